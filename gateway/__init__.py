@@ -1,0 +1,1 @@
+"""LLMRank Gateway: an OpenAI-compatible proxy that routes each prompt with LLMRank."""

@@ -1,0 +1,121 @@
+"""`llmrank`: serve the gateway, and train / evaluate / query the router model."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from gateway.registry import ConfigError, load_tiers
+from gateway.settings import DEFAULT_CHECKPOINT, DEFAULT_CONFIG_DIR, Settings
+
+
+def _offline_environment() -> None:
+    """No network at run time: LiteLLM's bundled price map, no model-hub lookups."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from gateway.app import create_app
+    from gateway.logs import configure_logging
+
+    overrides = {k: v for k, v in {"host": args.host, "port": args.port, "config_dir": args.config}.items() if v}
+    settings = Settings(**overrides)
+    configure_logging(settings.log_format, settings.log_level)
+    try:
+        app = create_app(settings)
+    except ConfigError as exc:
+        print(f"llmrank: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from router_model.commands import TrainConfig, run_train
+
+    card = run_train(
+        TrainConfig(data=args.data, out=args.out, lambdas=tuple(args.lambdas), seed=args.seed, epochs=args.epochs)
+    )
+    print(f"wrote {args.out} (version {card['version']}); tiers from validation: {card['tiers_from_validation']}")
+    return 0
+
+
+def _tier_lambdas(config_dir: Path) -> dict[str, float]:
+    return dict(load_tiers(config_dir / "tiers.yaml").tiers)
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from router_model.commands import run_eval
+
+    run_eval(args.data, args.checkpoint, _tier_lambdas(args.config), args.json, args.plot)
+    return 0
+
+
+def _route(args: argparse.Namespace) -> int:
+    from router_model.commands import run_route
+
+    tiers = load_tiers(args.config / "tiers.yaml")
+    tier = (args.tier or tiers.default_tier).lower()
+    if tier not in tiers.tiers:
+        print(f"llmrank: unknown tier {tier!r}; valid tiers: {', '.join(tiers.tiers)}", file=sys.stderr)
+        return 2
+    lam = args.lam if args.lam is not None else tiers.lambda_for(tier)
+    print(run_route(args.prompt, args.checkpoint, lam, tier))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="llmrank", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the OpenAI-compatible gateway")
+    serve.add_argument("--host", help="bind address (default 127.0.0.1; env LLMRANK_HOST)")
+    serve.add_argument("--port", type=int, help="port (default 8080; env LLMRANK_PORT)")
+    serve.add_argument("--config", type=Path, help="folder with models.yaml and tiers.yaml")
+    serve.set_defaults(run=_serve)
+
+    tr = sub.add_parser("train", help="train the router on RouterBench rows and write a checkpoint")
+    tr.add_argument("--data", type=Path, required=True, help="RouterBench .parquet, .csv or .pkl")
+    tr.add_argument("--out", type=Path, required=True, help="checkpoint folder to write")
+    tr.add_argument("--lambda", dest="lambdas", type=float, nargs="*", default=[], help="extra per-λ heads")
+    tr.add_argument("--seed", type=int, default=7)
+    tr.add_argument("--epochs", type=int, default=100)
+    tr.set_defaults(run=_train)
+
+    ev = sub.add_parser("eval", help="the paper's tables, the λ sweep and a Pareto plot on a data file")
+    ev.add_argument("--data", type=Path, required=True)
+    ev.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
+    ev.add_argument("--config", type=Path, default=DEFAULT_CONFIG_DIR, help="folder with tiers.yaml")
+    ev.add_argument("--json", type=Path, help="write the report as JSON here")
+    ev.add_argument("--plot", type=Path, help="write the Pareto plot PNG here")
+    ev.set_defaults(run=_eval)
+
+    ro = sub.add_parser("route", help="show which model a prompt goes to, and why")
+    ro.add_argument("prompt")
+    ro.add_argument("--tier", help="perf | balanced | cost (default: the configured default tier)")
+    ro.add_argument("--lambda", dest="lam", type=float, help="any λ instead of the tier's")
+    ro.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
+    ro.add_argument("--config", type=Path, default=DEFAULT_CONFIG_DIR, help="folder with tiers.yaml")
+    ro.set_defaults(run=_route)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    _offline_environment()
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except ConfigError as exc:
+        print(f"llmrank: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""Why a model was chosen: integrated gradients (captum) over the named features and the embedding."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from captum.attr import IntegratedGradients
+
+from router_model.features import FeatureInfo
+from router_model.model import LLMRankNet
+
+EMBEDDING_LABEL = "text_embedding"
+
+
+@dataclass(frozen=True)
+class Attribution:
+    name: str
+    value: float
+    attribution: float
+    description: str
+
+
+def attributions(
+    net: LLMRankNet, infos: list[FeatureInfo], features: torch.Tensor, embedding: torch.Tensor, target: int
+) -> list[Attribution]:
+    """Each feature's push on model `target`'s score relative to an average training prompt, largest first.
+
+    The 384 embedding dimensions are not readable one by one, so they are reported as one summed line.
+    """
+    net.eval()
+    f = features.reshape(1, -1).float()
+    e = embedding.reshape(1, -1).float()
+    baselines = (net.feature_mean.reshape(1, -1), torch.zeros_like(e))
+    ig = IntegratedGradients(lambda fx, ex: net(fx, ex))
+    attr_f, attr_e = ig.attribute((f, e), baselines=baselines, target=target, n_steps=32)
+    result = [
+        Attribution(info.name, float(f[0, i]), float(attr_f[0, i]), info.description) for i, info in enumerate(infos)
+    ]
+    result.append(Attribution(EMBEDDING_LABEL, float("nan"), float(attr_e.sum()), "the sentence embedding, summed"))
+    return sorted(result, key=lambda a: -abs(a.attribution))

@@ -1,0 +1,155 @@
+"""Rule-based prompt features: pure functions of the text, each with a name and a one-line description."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from router_model.text import split_fewshot
+
+
+@dataclass(frozen=True)
+class ParsedPrompt:
+    text: str
+    query: str
+    n_examples: int
+
+    @classmethod
+    def of(cls, text: str) -> ParsedPrompt:
+        n_examples, query = split_fewshot(text)
+        return cls(text=text, query=query, n_examples=n_examples)
+
+    @property
+    def q(self) -> str:
+        return self.query.lower()
+
+
+def _has(pattern: str) -> Callable[[ParsedPrompt], float]:
+    regex = re.compile(pattern, re.IGNORECASE | re.MULTILINE)
+    return lambda p: float(bool(regex.search(p.query)))
+
+
+def _density(words: str) -> Callable[[ParsedPrompt], float]:
+    regex = re.compile(rf"\b({words})\w*", re.IGNORECASE)
+    return lambda p: min(1.0, len(regex.findall(p.query)) / 3)
+
+
+_OPTIONS = re.compile(r"^\s*\(?([A-H])[\).:]\s+\S", re.MULTILINE)
+_SCIENCE = r"energy|atom|cell|molecul|force|gravity|planet|organism|chemical|species|temperature|electric|magnet"
+_MATH = r"how many|how much|total|sum|percent|calculate|equation|number|integer|average|\d+\s*[\+\-\*/×÷]\s*\d+"
+_CODE = r"function|python|list|string|array|return|def |class |algorithm|regex|tuple|dictionary"
+_HUMANITIES = r"history|law|philosoph|moral|politic|econom|religio|literature|war|court|culture"
+_TEMPORAL = r"before|after|year|century|yesterday|tomorrow|later|earlier|when|since|until|ago|era"
+_HEDGES = r"might|may|could|possibly|perhaps|unclear|either|ambiguous|depends"
+_PROBABILISTIC = r"most likely|least likely|probably|more likely|chance|probability|best explains"
+_REASONING = r"why|explain|because|therefore|infer|conclude|step by step|prove|which statement|best"
+
+
+def _n_options(p: ParsedPrompt) -> int:
+    return len(set(_OPTIONS.findall(p.query)))
+
+
+def _is_multiple_choice(p: ParsedPrompt) -> float:
+    return float(_n_options(p) >= 2)
+
+
+def _is_code_generation(p: ParsedPrompt) -> float:
+    return float(bool(re.search(r"\bwrite (a|an) (python )?(function|program|script|class)\b|```|\bdef \w+\(", p.q)))
+
+
+def _is_math_word_problem(p: ParsedPrompt) -> float:
+    has_numbers = len(re.findall(r"\d+(\.\d+)?", p.query)) >= 2
+    return float(has_numbers and bool(re.search(r"how (many|much)|what is the (total|number|sum)", p.q)))
+
+
+def _is_commonsense_completion(p: ParsedPrompt) -> float:
+    return float(bool(re.search(r"\b_\b|what happens next|then,|\.\.\.$", p.query)))
+
+
+def _wants_single_letter(p: ParsedPrompt) -> float:
+    return float(bool(re.search(r"single (choice|letter)|letter of the correct|answer with [a-d]\b", p.q)))
+
+
+def _length_normalised(p: ParsedPrompt) -> float:
+    return min(1.0, math.log1p(len(p.text)) / math.log1p(32_000))
+
+
+def _english_ratio(p: ParsedPrompt) -> float:
+    if not p.text:
+        return 1.0
+    return sum(ch.isascii() for ch in p.text) / len(p.text)
+
+
+@dataclass(frozen=True)
+class RuleFeature:
+    name: str
+    description: str
+    compute: Callable[[ParsedPrompt], float]
+
+
+RULE_FEATURES: tuple[RuleFeature, ...] = (
+    RuleFeature("task_multiple_choice", "the question lists lettered options", _is_multiple_choice),
+    RuleFeature("task_code_generation", "asks for a function or program", _is_code_generation),
+    RuleFeature("task_math_word_problem", "numbers plus a 'how many/much' style question", _is_math_word_problem),
+    RuleFeature("task_commonsense_completion", "fill-the-blank or 'what happens next'", _is_commonsense_completion),
+    RuleFeature("task_summarisation", "asks for a summary or a title", _has(r"summari[sz]e|summary|\btitle\b|tl;dr")),
+    RuleFeature("task_classification", "asks to classify or label", _has(r"classify|categor|sentiment|label")),
+    RuleFeature(
+        "task_open_chat",
+        "free-form request without options or code",
+        lambda p: float(not _is_multiple_choice(p) and not _is_code_generation(p)),
+    ),
+    RuleFeature("knowledge_science", "science vocabulary (physics, biology, chemistry)", _density(_SCIENCE)),
+    RuleFeature("knowledge_math", "arithmetic or quantitative vocabulary", _density(_MATH)),
+    RuleFeature("knowledge_code", "programming vocabulary", _density(_CODE)),
+    RuleFeature("knowledge_humanities", "history, law, ethics or social-science vocabulary", _density(_HUMANITIES)),
+    RuleFeature("knowledge_temporal", "temporal reasoning cues (before, after, year …)", _density(_TEMPORAL)),
+    RuleFeature(
+        "knowledge_context",
+        "resolving a reference inside the text (blank or pronoun)",
+        _has(r"\b_\b|\b(he|she|they|it)\b.*\b(he|she|they|it)\b"),
+    ),
+    RuleFeature("output_single_letter", "expects one option letter", _wants_single_letter),
+    RuleFeature("output_number", "expects a number", _has(r"how (many|much)|what is \d|calculate|\bsolve\b")),
+    RuleFeature("output_code", "expects code", _is_code_generation),
+    RuleFeature(
+        "output_free_text",
+        "expects free prose",
+        lambda p: float(not _wants_single_letter(p) and not _is_code_generation(p) and not _is_multiple_choice(p)),
+    ),
+    RuleFeature(
+        "output_deterministic",
+        "one checkable right answer",
+        lambda p: float(bool(_is_multiple_choice(p) or _is_code_generation(p) or _is_math_word_problem(p))),
+    ),
+    RuleFeature("complexity_ambiguity", "hedged or ambiguous wording", _density(_HEDGES)),
+    RuleFeature("complexity_what_happens_next", "scenario continuation cue", _has(r"what happens next|then,|next,")),
+    RuleFeature("complexity_probabilistic", "probabilistic phrasing ('most likely' …)", _density(_PROBABILISTIC)),
+    RuleFeature("hint_needs_reasoning", "explanation or multi-step cues", _density(_REASONING)),
+    RuleFeature(
+        "hint_world_knowledge",
+        "needs facts about the world (science or humanities)",
+        lambda p: max(_density(_SCIENCE)(p), _density(_HUMANITIES)(p)),
+    ),
+    RuleFeature(
+        "knowledge_domain_specificity",
+        "strength of the dominant domain's vocabulary",
+        lambda p: max(_density(d)(p) for d in (_SCIENCE, _MATH, _CODE, _HUMANITIES)),
+    ),
+    RuleFeature("hint_long_context", "long prompt (over ~2,000 characters)", lambda p: float(len(p.text) > 2000)),
+    RuleFeature("options_count", "number of lettered options / 8", lambda p: min(1.0, _n_options(p) / 8)),
+    RuleFeature("fewshot_examples", "solved examples before the question / 10", lambda p: min(1.0, p.n_examples / 10)),
+    RuleFeature("length_normalised", "log prompt length, 0 … 1 at 32k characters", _length_normalised),
+    RuleFeature(
+        "query_length_normalised",
+        "log question length",
+        lambda p: _length_normalised(ParsedPrompt(p.query, p.query, 0)),
+    ),
+    RuleFeature("language_ascii_ratio", "share of ASCII characters (a proxy for English)", _english_ratio),
+)
+
+
+def rule_features(prompt: ParsedPrompt) -> list[float]:
+    return [f.compute(prompt) for f in RULE_FEATURES]

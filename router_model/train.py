@@ -1,0 +1,198 @@
+"""Training, top to bottom: data → split → embeddings → features → heads → tier λ → test metrics → checkpoint."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from router_model.checkpoint import Checkpoint, Head, round_to_float16
+from router_model.costs import CostModel
+from router_model.data import RouterBenchData, load_routerbench, stratified_split
+from router_model.encoder import DEFAULT_CACHE_DIR, ENCODER_NAME, Encoder, cached_embeddings
+from router_model.evaluate import Predictions, evaluate, sweep
+from router_model.features import Featurizer
+from router_model.loss import llmrank_loss, utility
+from router_model.model import LLMRankConfig, LLMRankNet
+from router_model.text import embedding_text
+from router_model.tiers import pick_tiers
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: Path
+    out: Path
+    lambdas: tuple[float, ...] = ()  # extra per-λ heads (the paper's design); λ = 0 is always trained
+    seed: int = 7
+    epochs: int = 100
+    batch_size: int = 256
+    lr: float = 3e-4
+    weight_decay: float = 1e-2
+    patience: int = 10
+    clip: float = 1.0
+    max_tokens: int = 256
+    ablations: bool = True
+    cache_dir: Path = DEFAULT_CACHE_DIR
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class Arrays:
+    """One split as tensors: features (n, F), embeddings (n, 384), quality and cost (n, m)."""
+
+    features: torch.Tensor
+    embeddings: torch.Tensor
+    quality: torch.Tensor
+    cost: torch.Tensor
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def embed_prompts(prompts: list[str], encoder: Encoder, cache_dir: Path, progress: bool) -> np.ndarray:
+    texts = [embedding_text(p) for p in prompts]
+    tag = f"{ENCODER_NAME}|tail{encoder.max_tokens}"
+    return cached_embeddings(texts, lambda t: encoder.encode(t, progress=progress), cache_dir, tag)
+
+
+def fit_head(
+    config: TrainConfig, net_config: LLMRankConfig, train: Arrays, val: Arrays, lam: float, label: str
+) -> LLMRankNet:
+    """AdamW + MSE/KL loss on u = q − λc, early stopping on validation loss, best weights kept."""
+    torch.manual_seed(config.seed)
+    net = LLMRankNet(net_config)
+    net.set_feature_scaling(train.features.mean(dim=0), train.features.std(dim=0))
+    optimiser = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    target_train = utility(train.quality, train.cost, lam)
+    target_val = utility(val.quality, val.cost, lam)
+    generator = torch.Generator().manual_seed(config.seed)
+    best_loss, best_state, stale = float("inf"), None, 0
+    bar = tqdm(range(config.epochs), desc=f"train {label}", disable=not config.progress, leave=False)
+    for _epoch in bar:
+        net.train()
+        for idx in torch.randperm(len(target_train), generator=generator).split(config.batch_size):
+            loss = llmrank_loss(net(train.features[idx], train.embeddings[idx]), target_train[idx])
+            optimiser.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), config.clip)
+            optimiser.step()
+        net.eval()
+        with torch.no_grad():
+            val_loss = llmrank_loss(net(val.features, val.embeddings), target_val).item()
+        bar.set_postfix(val_loss=f"{val_loss:.4f}")
+        if val_loss < best_loss - 1e-6:
+            best_loss, best_state, stale = val_loss, {k: v.clone() for k, v in net.state_dict().items()}, 0
+        else:
+            stale += 1
+            if stale >= config.patience:
+                break
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    net.eval()
+    return net
+
+
+def predict(checkpoint: Checkpoint, data: RouterBenchData, features: np.ndarray, embeddings: np.ndarray) -> Predictions:
+    f, e = torch.from_numpy(features), torch.from_numpy(embeddings)
+    with torch.inference_mode():
+        quality = {name: head.net(f, e).numpy().astype(np.float64) for name, head in checkpoint.heads.items()}
+    quality["knn"] = checkpoint.featurizer.proxy_success(embeddings).astype(np.float64)
+    n_chars = np.array([len(p) for p in data.prompts])
+    return Predictions(quality=quality, cost=checkpoint.cost_model.predict(n_chars))
+
+
+def train(config: TrainConfig) -> Checkpoint:
+    started = time.time()
+    data, filters = load_routerbench(config.data)
+    split = stratified_split(data.benchmarks, config.seed)
+    encoder = Encoder(config.max_tokens, config.cache_dir)
+    embeddings = embed_prompts(data.prompts, encoder, config.cache_dir, config.progress)
+    parts = {name: data.subset(idx) for name, idx in split.items()}
+    emb = {name: embeddings[idx] for name, idx in split.items()}
+
+    featurizer = Featurizer.fit(data.models, emb["train"], parts["train"].quality, config.seed)
+    features = {"train": featurizer.transform_training(parts["train"].prompts, emb["train"])}
+    for name in ("val", "test"):
+        features[name] = featurizer.transform(parts[name].prompts, emb[name])
+    arrays = {
+        name: Arrays(
+            torch.from_numpy(features[name]),
+            torch.from_numpy(emb[name]),
+            torch.from_numpy(parts[name].quality.astype(np.float32)),
+            torch.from_numpy(parts[name].cost.astype(np.float32)),
+        )
+        for name in parts
+    }
+    cost_model = CostModel.fit(np.array([len(p) for p in parts["train"].prompts]), parts["train"].cost)
+
+    base = LLMRankConfig(n_features=len(featurizer.names), n_models=len(data.models))
+    head_specs = {"quality": (base, 0.0)}
+    if config.ablations:
+        head_specs["features_only"] = (replace(base, use_embedding=False), 0.0)
+        head_specs["embedding_only"] = (replace(base, use_features=False), 0.0)
+    for lam in config.lambdas:
+        if lam != 0:
+            head_specs[f"lambda_{lam:g}"] = (base, float(lam))
+    heads = {
+        name: Head(fit_head(config, net_config, arrays["train"], arrays["val"], lam, name), lam)
+        for name, (net_config, lam) in head_specs.items()
+    }
+    train_quality = parts["train"].quality.mean(axis=0)
+    train_cost = parts["train"].cost.mean(axis=0)
+    checkpoint = Checkpoint(
+        models=data.models,
+        featurizer=featurizer,
+        cost_model=cost_model,
+        heads=heads,
+        encoder={
+            "name": ENCODER_NAME,
+            "max_tokens": config.max_tokens,
+            "text": "question after few-shot examples",
+        },
+        best_single=data.models[int(train_quality.argmax())],
+        cheapest=data.models[int(train_cost.argmin())],
+    )
+    for head in heads.values():
+        round_to_float16(head.net)
+
+    val_predictions = predict(checkpoint, parts["val"], features["val"], emb["val"])
+    val_curve = sweep(val_predictions.quality["quality"], val_predictions.cost, parts["val"])
+    tiers = pick_tiers(val_curve, cheapest_cost=float(parts["val"].cost.sum(axis=0).min()))
+    test_predictions = predict(checkpoint, parts["test"], features["test"], emb["test"])
+    report = evaluate(parts["test"], test_predictions, tiers, checkpoint.best_single, checkpoint.cheapest)
+
+    checkpoint.card = {
+        "version": _version(checkpoint, config),
+        "data": {"path": str(config.data), "sha256": file_digest(config.data), "filters": filters.__dict__},
+        "split": {"seed": config.seed, "fractions": [0.70, 0.15, 0.15], "stratified_by": "benchmark"}
+        | {f"n_{k}": int(len(v)) for k, v in split.items()},
+        "training": {k: getattr(config, k) for k in ("epochs", "batch_size", "lr", "weight_decay", "patience", "clip")}
+        | {"loss": "MSE + KL(softmax(u/0.5) || softmax(s/0.5))", "seconds": round(time.time() - started, 1)},
+        "heads": {name: {"lambda": h.lam} for name, h in heads.items()},
+        "design": "quality head ranked by q̂ − λ·ĉ (any λ at inference); per-λ heads only with --lambda",
+        "tiers_from_validation": tiers,
+        "validation_curve": val_curve,
+        "test": {
+            "n": report["n"],
+            "rows": report["rows"],
+            "aiq": report["aiq"],
+            "baseline_aiq": report["baseline_aiq"],
+        },
+    }
+    checkpoint.save(config.out)
+    return checkpoint
+
+
+def _version(checkpoint: Checkpoint, config: TrainConfig) -> str:
+    digest = hashlib.sha256(file_digest(config.data).encode())
+    digest.update(repr((config.seed, checkpoint.featurizer.names, sorted(checkpoint.heads))).encode())
+    for head in checkpoint.heads.values():
+        for tensor in head.net.state_dict().values():
+            digest.update(tensor.numpy().tobytes())
+    return digest.hexdigest()[:16]
