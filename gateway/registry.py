@@ -6,6 +6,7 @@ problem, so start-up stops with a message a person can act on and a hot reload k
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -128,3 +129,16 @@ def _describe(exc: ValidationError) -> str:
         message = err["msg"].removeprefix("Value error, ")
         problems.append(f"{key or '(top level)'}: {message}")
     return "; ".join(problems)
+
+
+def resolve_api_keys(registry: Registry, environ: Mapping[str, str]) -> dict[str, str]:
+    """Backend name → key, read from the env var each backend names; a missing variable is a config error."""
+    keys: dict[str, str] = {}
+    for backend in registry.enabled:
+        if backend.api_key_env is None:
+            continue
+        value = environ.get(backend.api_key_env)
+        if not value:
+            raise ConfigError(f"backend {backend.name!r}: env var {backend.api_key_env} is not set")
+        keys[backend.name] = value
+    return keys

@@ -1,0 +1,76 @@
+"""`create_app(settings)` → the Starlette app. Nothing is read at import; everything is built in the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator, Mapping
+
+import structlog
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+
+from gateway.cache import FeatureCache
+from gateway.config_store import ConfigStore
+from gateway.dispatch import Dispatcher
+from gateway.errors import EXCEPTION_HANDLERS
+from gateway.metrics import Metrics
+from gateway.middleware import AuthMiddleware, BodyLimitMiddleware, RequestContextMiddleware
+from gateway.routes import ROUTES
+from gateway.routing import RoutingEngine
+from gateway.services import Services
+from gateway.settings import Settings
+from gateway.upstream import Upstream
+from router_model.router import Router
+
+log = structlog.get_logger(__name__)
+
+
+def create_app(settings: Settings, router: Router | None = None, environ: Mapping[str, str] | None = None) -> Starlette:
+    """Validate config now (a bad file stops start-up); load the router and connect the cache in the lifespan."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    metrics = Metrics()
+    environ = os.environ if environ is None else environ
+    profiles = router.profiles if router is not None else _checkpoint_profiles(settings)
+    config = ConfigStore(settings.models_file, settings.tiers_file, profiles, environ, metrics)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        loaded = router or await asyncio.to_thread(Router.load, settings.checkpoint)
+        cache = FeatureCache(settings.redis_url, settings.cache_ttl_s, settings.cache_max_entries)
+        log.info("redis", state=await cache.ping())
+        upstream = Upstream(lambda: config.current.api_keys, settings.upstream_timeout_s)
+        app.state.services = Services(
+            settings=settings,
+            config=config,
+            engine=RoutingEngine(loaded, cache, metrics),
+            dispatcher=Dispatcher(upstream, metrics),
+            cache=cache,
+            metrics=metrics,
+        )
+        watcher = asyncio.create_task(config.watch(settings.reload_interval_s))
+        log.info("ready", backends=[b.name for b in config.current.registry.enabled], router=loaded.version)
+        try:
+            yield
+        finally:
+            watcher.cancel()
+            await cache.close()
+
+    return Starlette(
+        routes=ROUTES,
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[
+            Middleware(RequestContextMiddleware, metrics=metrics),
+            Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+            Middleware(AuthMiddleware, keys=settings.api_keys),
+        ],
+        lifespan=lifespan,
+    )
+
+
+def _checkpoint_profiles(settings: Settings) -> tuple[str, ...]:
+    """Model profiles from the checkpoint's metadata, so config errors surface before the weights load."""
+    import json
+
+    return tuple(json.loads((settings.checkpoint / "router.json").read_text())["models"])

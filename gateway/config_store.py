@@ -1,0 +1,88 @@
+"""The live configuration: loaded and validated at start-up, re-read when the files change, last good kept."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from gateway.metrics import Metrics
+from gateway.registry import ConfigError, Registry, Tiers, load_registry, load_tiers, resolve_api_keys
+from gateway.upstream import prices
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    registry: Registry
+    tiers: Tiers
+    api_keys: Mapping[str, str]
+    prices: Mapping[str, tuple[float, float]]  # backend → dollars per (input, output) token
+
+
+def load_gateway_config(
+    models_file: Path, tiers_file: Path, profiles: Sequence[str], environ: Mapping[str, str]
+) -> GatewayConfig:
+    registry = load_registry(models_file)
+    for i, backend in enumerate(registry.backends):
+        if backend.profile not in profiles:
+            raise ConfigError(
+                f"{models_file}: backends[{i}].profile: {backend.profile!r} is not a router profile; "
+                f"known profiles: {', '.join(profiles)}"
+            )
+    try:
+        backend_prices = {b.name: prices(b) for b in registry.enabled}
+        api_keys = resolve_api_keys(registry, environ)
+    except ConfigError as exc:
+        raise ConfigError(f"{models_file}: {exc}") from exc
+    return GatewayConfig(registry, load_tiers(tiers_file), api_keys, backend_prices)
+
+
+class ConfigStore:
+    def __init__(
+        self, models_file: Path, tiers_file: Path, profiles: Sequence[str], environ: Mapping[str, str], metrics: Metrics
+    ) -> None:
+        self.files = (models_file, tiers_file)
+        self._profiles = tuple(profiles)
+        self._environ = environ
+        self._metrics = metrics
+        self._stamp = self._read_stamp()
+        self.current = load_gateway_config(models_file, tiers_file, self._profiles, environ)
+        self.last_error: str | None = None
+
+    def _read_stamp(self) -> tuple[tuple[int, int], ...]:
+        stamps = []
+        for path in self.files:
+            try:
+                st = path.stat()
+                stamps.append((st.st_mtime_ns, st.st_size))
+            except OSError:
+                stamps.append((-1, -1))
+        return tuple(stamps)
+
+    def reload_if_changed(self) -> bool:
+        """Swap in the new config when a file changed and is valid; otherwise keep serving the last good one."""
+        stamp = self._read_stamp()
+        if stamp == self._stamp:
+            return False
+        self._stamp = stamp
+        try:
+            self.current = load_gateway_config(*self.files, self._profiles, self._environ)
+        except ConfigError as exc:
+            self.last_error = str(exc)
+            self._metrics.config_reloads.labels("rejected").inc()
+            log.error("config_reload_rejected", error=str(exc), keeping="last good config")
+            return False
+        self.last_error = None
+        self._metrics.config_reloads.labels("applied").inc()
+        log.info("config_reloaded", backends=[b.name for b in self.current.registry.enabled])
+        return True
+
+    async def watch(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            self.reload_if_changed()

@@ -1,0 +1,91 @@
+"""The LiteLLM call with fallbacks: try candidates in utility order until one answers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from gateway.errors import GatewayError, UpstreamError
+from gateway.metrics import Metrics
+from gateway.registry import Backend
+from gateway.upstream import Upstream
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Answer:
+    backend: Backend
+    payload: dict[str, Any]
+    cost: float
+
+
+@dataclass
+class OpenStream:
+    backend: Backend
+    first: dict[str, Any]
+    rest: AsyncIterator[dict[str, Any]]
+
+
+class Dispatcher:
+    def __init__(self, upstream: Upstream, metrics: Metrics) -> None:
+        self.upstream = upstream
+        self.metrics = metrics
+
+    async def complete(self, candidates: Sequence[Backend], body: dict[str, Any]) -> Answer:
+        errors: list[GatewayError] = []
+        for backend in candidates:
+            started = time.perf_counter()
+            try:
+                payload, cost = await self.upstream.complete(backend, body)
+            except GatewayError as exc:
+                self._failed(backend, exc, started)
+                if not exc.retriable:
+                    raise
+                errors.append(exc)
+                continue
+            self.metrics.upstream_seconds.labels(backend.name, "ok").observe(time.perf_counter() - started)
+            self.metrics.spend.labels(backend.name).inc(cost)
+            log.info("upstream_answered", backend=backend.name, cost=cost, tried=len(errors) + 1)
+            return Answer(backend, payload, cost)
+        raise _all_failed(errors)
+
+    async def open_stream(self, candidates: Sequence[Backend], body: dict[str, Any]) -> OpenStream:
+        """Wait for the first chunk so that early failures can still fall back or become a JSON error."""
+        errors: list[GatewayError] = []
+        for backend in candidates:
+            started = time.perf_counter()
+            chunks = self.upstream.stream(backend, body)
+            try:
+                first = await anext(chunks)
+            except StopAsyncIteration:
+                exc: GatewayError = UpstreamError(f"backend {backend.name} returned an empty stream")
+            except GatewayError as raised:
+                exc = raised
+            else:
+                self.metrics.upstream_seconds.labels(backend.name, "first_chunk").observe(time.perf_counter() - started)
+                return OpenStream(backend, first, chunks)
+            await chunks.aclose()
+            self._failed(backend, exc, started)
+            if not exc.retriable:
+                raise exc
+            errors.append(exc)
+        raise _all_failed(errors)
+
+    def _failed(self, backend: Backend, exc: GatewayError, started: float) -> None:
+        self.metrics.upstream_seconds.labels(backend.name, "error").observe(time.perf_counter() - started)
+        self.metrics.fallbacks.labels(backend.name, exc.code or exc.type).inc()
+        log.warning("upstream_failed", backend=backend.name, status=exc.status, error=exc.message)
+
+
+def _all_failed(errors: list[GatewayError]) -> GatewayError:
+    """One error for the client: the last failure's kind, naming every backend tried."""
+    if not errors:
+        return UpstreamError("no backend available")
+    last = errors[-1]
+    summary = "; ".join(e.message for e in errors)
+    return type(last)(f"all {len(errors)} backend(s) failed: {summary}", code=last.code)

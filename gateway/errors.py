@@ -1,0 +1,116 @@
+"""Every error the gateway returns, built here in one OpenAI shape: {"error": {message, type, param, code}}.
+
+GatewayError
+├── InvalidRequest        400  invalid_request_error   malformed JSON, bad fields, unknown tier
+├── Unauthorized          401  authentication_error    missing or wrong gateway key
+├── NotFound              404  not_found_error         unknown model, unknown route
+├── PayloadTooLarge       413  invalid_request_error   body over the configured limit
+├── UpstreamRateLimited   429  rate_limit_error        every candidate backend said 429
+├── UpstreamError         502  api_error               backends failed (5xx, refused, bad answer)
+├── UpstreamTimeout       504  timeout_error           backends did not answer in time
+└── ServiceUnavailable    503  service_unavailable     router not loaded yet
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+log = structlog.get_logger(__name__)
+
+
+class GatewayError(Exception):
+    status = 500
+    type = "api_error"
+    code: str | None = None
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+
+    @property
+    def retriable(self) -> bool:
+        """Whether another backend might succeed where this one failed."""
+        return False
+
+
+class InvalidRequest(GatewayError):
+    status, type = 400, "invalid_request_error"
+
+
+class Unauthorized(GatewayError):
+    status, type, code = 401, "authentication_error", "invalid_api_key"
+
+
+class NotFound(GatewayError):
+    status, type = 404, "not_found_error"
+
+
+class PayloadTooLarge(GatewayError):
+    status, type, code = 413, "invalid_request_error", "request_too_large"
+
+
+class UpstreamError(GatewayError):
+    status, type, code = 502, "api_error", "upstream_error"
+
+    @property
+    def retriable(self) -> bool:
+        return True
+
+
+class UpstreamRateLimited(UpstreamError):
+    status, type, code = 429, "rate_limit_error", "rate_limit_exceeded"
+
+
+class UpstreamTimeout(UpstreamError):
+    status, type, code = 504, "timeout_error", "upstream_timeout"
+
+
+class UpstreamBadRequest(GatewayError):
+    """The backend rejected the request itself (its 4xx): passed on, not retried elsewhere."""
+
+    status, type = 400, "invalid_request_error"
+
+
+class ServiceUnavailable(GatewayError):
+    status, type, code = 503, "service_unavailable", "not_ready"
+
+
+def error_body(status: int, message: str, type_: str, param: str | None = None, code: str | None = None) -> dict:
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+def error_response(exc: GatewayError, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(error_body(exc.status, exc.message, exc.type, exc.param, exc.code), exc.status, headers)
+
+
+async def handle_gateway_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, GatewayError)
+    return error_response(exc, getattr(exc, "headers", None))
+
+
+async def handle_http_exception(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    mapped: dict[int, type[GatewayError]] = {404: NotFound, 405: InvalidRequest, 413: PayloadTooLarge}
+    cls = mapped.get(exc.status_code, InvalidRequest)
+    body = error_body(exc.status_code, str(exc.detail), cls.type, None, None)
+    return JSONResponse(body, exc.status_code)
+
+
+async def handle_unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled_error", error_type=type(exc).__name__, exc_info=exc)
+    return JSONResponse(error_body(500, "internal error", "api_error", None, "internal_error"), 500)
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    GatewayError: handle_gateway_error,
+    HTTPException: handle_http_exception,
+    Exception: handle_unexpected,
+}

@@ -1,0 +1,43 @@
+"""Prometheus metrics, one registry per app so tests and processes never share counters. No prompt text in labels."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "llmrank_requests", "HTTP requests by endpoint and status", ["endpoint", "status"], registry=r
+        )
+        self.routing_seconds = Histogram(
+            "llmrank_routing_seconds",
+            "time to score and choose a backend",
+            ["cache"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.upstream_seconds = Histogram(
+            "llmrank_upstream_seconds",
+            "backend call latency",
+            ["backend", "outcome"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.selections = Counter(
+            "llmrank_selections", "routed requests by chosen backend", ["backend", "tier"], registry=r
+        )
+        self.cache = Counter("llmrank_feature_cache", "feature cache lookups", ["result"], registry=r)
+        self.fallbacks = Counter(
+            "llmrank_fallbacks", "backend failures that moved on to the next", ["backend", "reason"], registry=r
+        )
+        self.spend = Counter("llmrank_spend_dollars", "actual cost reported by LiteLLM", ["backend"], registry=r)
+        self.estimated_spend = Counter(
+            "llmrank_estimated_spend_dollars", "router's cost estimate", ["backend"], registry=r
+        )
+        self.config_reloads = Counter("llmrank_config_reloads", "registry reloads", ["result"], registry=r)
+        self.redis_up = Gauge("llmrank_redis_up", "1 when the feature cache reaches Redis", registry=r)

@@ -1,0 +1,195 @@
+"""HTTP endpoints. Each reads the request, calls the services, and returns; errors are only raised."""
+
+from __future__ import annotations
+
+import anyio
+import numpy as np
+import structlog
+import torch
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from gateway.config_store import GatewayConfig
+from gateway.conversation import routing_text
+from gateway.errors import InvalidRequest, NotFound, ServiceUnavailable
+from gateway.registry import Backend
+from gateway.routing import Decision
+from gateway.schemas import ROUTING_ALIASES, ChatRequest, parse_chat_request
+from gateway.services import Services
+from gateway.streaming import streaming_response
+from gateway.upstream import count_prompt_tokens
+from router_model.explain import attributions
+from router_model.router import DEFAULT_HEAD
+
+log = structlog.get_logger(__name__)
+
+
+def services(request: Request) -> Services:
+    svc: Services | None = getattr(request.app.state, "services", None)
+    if svc is None:
+        raise ServiceUnavailable("the router is still loading")
+    return svc
+
+
+def resolve_tier(header: str | None, config: GatewayConfig) -> str:
+    if header is None or not header.strip():
+        return config.tiers.default_tier
+    tier = header.strip().lower()
+    if tier not in config.tiers.tiers:
+        valid = ", ".join(config.tiers.tiers)
+        raise InvalidRequest(f"unknown budget tier {header!r}; valid tiers: {valid}", param="X-Budget-Tier")
+    return tier
+
+
+async def decide(svc: Services, request: Request, chat: ChatRequest, config: GatewayConfig) -> Decision:
+    tier = resolve_tier(request.headers.get("x-budget-tier"), config)
+    body = chat.passthrough()
+    prompt_tokens = await anyio.to_thread.run_sync(count_prompt_tokens, body["messages"])
+    limit = chat.max_completion_tokens or chat.max_tokens
+    output_tokens = min(limit or svc.settings.expected_output_tokens, svc.settings.expected_output_tokens)
+    decision = await svc.engine.decide(routing_text(chat.messages), prompt_tokens, output_tokens, config, tier)
+    log.info(
+        "routed",
+        tier=tier,
+        lam=decision.lam,
+        chosen=decision.chosen.name,
+        cache=decision.cache,
+        route_ms=round(decision.route_ms, 2),
+        utilities={c.backend.name: round(c.utility, 4) for c in decision.candidates},
+    )
+    return decision
+
+
+def routing_headers(decision: Decision) -> dict[str, str]:
+    return {
+        "x-llmrank-tier": decision.tier,
+        "x-llmrank-lambda": f"{decision.lam:g}",
+        "x-llmrank-route-ms": f"{decision.route_ms:.2f}",
+        "x-llmrank-cache": decision.cache,
+    }
+
+
+async def chat_completions(request: Request) -> Response:
+    svc = services(request)
+    chat = parse_chat_request(await request.body())
+    config = svc.config.current
+    headers: dict[str, str] = {}
+    if chat.model in ROUTING_ALIASES:
+        decision = await decide(svc, request, chat, config)
+        candidates: list[Backend] = [c.backend for c in decision.candidates][: 1 + svc.settings.max_fallbacks]
+        headers = routing_headers(decision)
+        svc.metrics.estimated_spend.labels(decision.chosen.name).inc(decision.candidates[0].cost)
+    else:
+        backend = config.registry.get(chat.model)
+        if backend is None:
+            known = ", ".join([*ROUTING_ALIASES, *(b.name for b in config.registry.enabled)])
+            raise NotFound(f"unknown model {chat.model!r}; available: {known}", param="model", code="model_not_found")
+        candidates = [backend]
+    tier_label = headers.get("x-llmrank-tier", "passthrough")
+    if chat.stream:
+        stream = await svc.dispatcher.open_stream(candidates, chat.passthrough())
+        svc.metrics.selections.labels(stream.backend.name, tier_label).inc()
+        return streaming_response(stream, {**headers, "x-llmrank-model": stream.backend.name})
+    answer = await svc.dispatcher.complete(candidates, chat.passthrough())
+    svc.metrics.selections.labels(answer.backend.name, tier_label).inc()
+    return JSONResponse(answer.payload, headers={**headers, "x-llmrank-model": answer.backend.name})
+
+
+async def route_only(request: Request) -> Response:
+    """The routing decision and why, without calling a backend."""
+    svc = services(request)
+    chat = parse_chat_request(await request.body())
+    config = svc.config.current
+    decision = await decide(svc, request, chat, config)
+    profile = svc.engine.router.profiles.index(decision.chosen.profile)
+    explained = await anyio.to_thread.run_sync(explain, svc, decision, profile)
+    return JSONResponse(
+        {
+            "model": decision.chosen.name,
+            "tier": decision.tier,
+            "lambda": decision.lam,
+            "cache": decision.cache,
+            "route_ms": round(decision.route_ms, 3),
+            "candidates": [
+                {
+                    "backend": c.backend.name,
+                    "profile": c.backend.profile,
+                    "utility": c.utility,
+                    "predicted_quality": c.quality,
+                    "estimated_cost": c.cost,
+                }
+                for c in decision.candidates
+            ],
+            "attributions": explained,
+        },
+        headers=routing_headers(decision) | {"x-llmrank-model": decision.chosen.name},
+    )
+
+
+def explain(svc: Services, decision: Decision, profile: int, top: int = 8) -> list[dict[str, object]]:
+    router = svc.engine.router
+    attrs = attributions(
+        router.checkpoint.heads[DEFAULT_HEAD].net,
+        router.featurizer.infos,
+        torch.from_numpy(decision.vector.features),
+        torch.from_numpy(decision.vector.embedding),
+        profile,
+    )
+    return [
+        {
+            "feature": a.name,
+            "value": None if np.isnan(a.value) else a.value,
+            "attribution": a.attribution,
+            "description": a.description,
+        }
+        for a in attrs[:top]
+    ]
+
+
+async def list_models(request: Request) -> Response:
+    config = services(request).config.current
+    data = [{"id": alias, "object": "model", "created": 0, "owned_by": "llmrank"} for alias in ROUTING_ALIASES]
+    data += [
+        {"id": b.name, "object": "model", "created": 0, "owned_by": "llmrank-backend", "profile": b.profile}
+        for b in config.registry.enabled
+    ]
+    return JSONResponse({"object": "list", "data": data})
+
+
+async def healthz(_request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    svc: Services | None = getattr(request.app.state, "services", None)
+    if svc is None:
+        return JSONResponse({"ready": False, "router": "loading"}, status_code=503)
+    redis_state = await svc.cache.ping()
+    svc.metrics.redis_up.set(1 if redis_state == "up" else 0)
+    return JSONResponse(
+        {
+            "ready": True,
+            "router": {"version": svc.engine.router.version, "profiles": len(svc.engine.router.profiles)},
+            "config": {
+                "backends": [b.name for b in svc.config.current.registry.enabled],
+                "last_reload_error": svc.config.last_error,
+            },
+            "redis": redis_state,
+        }
+    )
+
+
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(services(request).metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+ROUTES = [
+    Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+    Route("/v1/route", route_only, methods=["POST"]),
+    Route("/v1/models", list_models, methods=["GET"]),
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/readyz", readyz, methods=["GET"]),
+    Route("/metrics", metrics, methods=["GET"]),
+]

@@ -1,0 +1,70 @@
+"""The chat-completions request: what the gateway checks, with every other OpenAI field passed through."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from gateway.errors import InvalidRequest
+
+ROUTING_ALIASES = ("auto",)
+ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+
+    @field_validator("role")
+    @classmethod
+    def _known_role(cls, role: str) -> str:
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}; expected one of {', '.join(sorted(ROLES))}")
+        return role
+
+    def text(self) -> str:
+        """The message's text; content parts that are not text are skipped."""
+        if isinstance(self.content, str):
+            return self.content
+        if isinstance(self.content, list):
+            return "\n".join(str(p.get("text", "")) for p in self.content if p.get("type") == "text")
+        return ""
+
+
+class ChatRequest(BaseModel):
+    """Only what routing needs is typed; the rest of the body reaches the backend unchanged."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1)
+    messages: list[Message] = Field(min_length=1)
+    stream: bool = False
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    n: int | None = Field(None, ge=1, le=16)
+
+    def passthrough(self) -> dict[str, Any]:
+        """The body to send upstream: every field the client sent except `model`."""
+        body = self.model_dump(exclude_unset=True, exclude={"model"}, mode="json")
+        body["messages"] = [m.model_dump(exclude_unset=True, mode="json") for m in self.messages]
+        return body
+
+
+def parse_chat_request(raw: bytes) -> ChatRequest:
+    try:
+        payload = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise InvalidRequest(f"request body is not valid JSON: {exc}", code="invalid_json") from exc
+    if not isinstance(payload, dict):
+        raise InvalidRequest("request body must be a JSON object", code="invalid_json")
+    try:
+        return ChatRequest.model_validate(payload)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        param = ".".join(str(p) for p in err["loc"]) or None
+        message = err["msg"].removeprefix("Value error, ")
+        raise InvalidRequest(f"{param}: {message}" if param else message, param=param) from exc

@@ -1,0 +1,145 @@
+"""The boundary to LiteLLM: the only module that imports it. Calls, prices, token counts, error mapping."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+import litellm
+from litellm import exceptions as llx
+
+from gateway.errors import (
+    GatewayError,
+    UpstreamBadRequest,
+    UpstreamError,
+    UpstreamRateLimited,
+    UpstreamTimeout,
+)
+from gateway.registry import Backend, ConfigError
+
+DEMO_REPLY = "This is a demo answer from {name}, routed by LLMRank. Configure real backends in config/models.yaml."
+TOKENIZER_MODEL = "gpt-3.5-turbo"
+
+# Most specific first: LiteLLM's exceptions subclass each other (Timeout is an APIConnectionError, …).
+EXCEPTION_MAP: tuple[tuple[type[Exception], type[GatewayError]], ...] = (
+    (llx.Timeout, UpstreamTimeout),
+    (llx.RateLimitError, UpstreamRateLimited),
+    (llx.ContextWindowExceededError, UpstreamBadRequest),
+    (llx.ContentPolicyViolationError, UpstreamBadRequest),
+    (llx.UnsupportedParamsError, UpstreamBadRequest),
+    (llx.BadRequestError, UpstreamBadRequest),
+    (llx.UnprocessableEntityError, UpstreamBadRequest),
+    (llx.NotFoundError, UpstreamError),
+    (llx.AuthenticationError, UpstreamError),
+    (llx.PermissionDeniedError, UpstreamError),
+    (llx.ServiceUnavailableError, UpstreamError),
+    (llx.InternalServerError, UpstreamError),
+    (llx.BadGatewayError, UpstreamError),
+    (llx.APIConnectionError, UpstreamError),
+    (llx.APIResponseValidationError, UpstreamError),
+    (llx.APIError, UpstreamError),
+    (llx.OpenAIError, UpstreamError),
+    (Exception, UpstreamError),
+)
+
+
+def prices(backend: Backend) -> tuple[float, float]:
+    """Dollars per input and output token: the registry's, else LiteLLM's price map."""
+    if backend.input_cost_per_token is not None and backend.output_cost_per_token is not None:
+        return backend.input_cost_per_token, backend.output_cost_per_token
+    entry = litellm.model_cost.get(backend.litellm_model) or litellm.model_cost.get(
+        backend.litellm_model.split("/", 1)[-1]
+    )
+    if not entry or "input_cost_per_token" not in entry:
+        raise ConfigError(
+            f"backend {backend.name!r}: LiteLLM has no price for {backend.litellm_model!r}; "
+            "set input_cost_per_token and output_cost_per_token"
+        )
+    return (
+        backend.input_cost_per_token if backend.input_cost_per_token is not None else entry["input_cost_per_token"],
+        backend.output_cost_per_token
+        if backend.output_cost_per_token is not None
+        else entry.get("output_cost_per_token", 0.0),
+    )
+
+
+def count_prompt_tokens(messages: list[dict[str, Any]]) -> int:
+    return int(litellm.token_counter(model=TOKENIZER_MODEL, messages=messages))
+
+
+class Upstream:
+    """Calls one backend through LiteLLM and speaks only in the gateway's own errors."""
+
+    def __init__(self, api_keys: Callable[[], Mapping[str, str]], timeout_s: float) -> None:
+        self._api_keys = api_keys
+        self.timeout_s = timeout_s
+
+    def _kwargs(self, backend: Backend, body: dict[str, Any]) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            **body,
+            "model": backend.litellm_model,
+            "timeout": self.timeout_s,
+            "num_retries": 0,
+            "max_retries": 0,
+            "api_key": self._api_keys().get(backend.name, "no-key"),
+        }
+        if backend.api_base:
+            kwargs["api_base"] = backend.api_base
+        if backend.demo:
+            kwargs["mock_response"] = DEMO_REPLY.format(name=backend.name)
+        if backend.input_cost_per_token is not None and backend.output_cost_per_token is not None:
+            kwargs["input_cost_per_token"] = backend.input_cost_per_token
+            kwargs["output_cost_per_token"] = backend.output_cost_per_token
+        return kwargs
+
+    async def complete(self, backend: Backend, body: dict[str, Any]) -> tuple[dict[str, Any], float]:
+        """The OpenAI-shaped response (its `model` the backend's name) and its actual cost in dollars."""
+        try:
+            response = await litellm.acompletion(**self._kwargs(backend, {**body, "stream": False}))
+        except Exception as exc:
+            raise self.translate(exc, backend) from exc
+        payload = response.model_dump(exclude_none=True)
+        payload["model"] = backend.name
+        payload.pop("_hidden_params", None)
+        return payload, self.actual_cost(backend, response)
+
+    async def stream(self, backend: Backend, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """Chunks as dicts; raises the gateway's errors, before or after the first chunk."""
+        try:
+            chunks = await litellm.acompletion(**self._kwargs(backend, {**body, "stream": True}))
+            async for chunk in chunks:
+                payload = chunk.model_dump(exclude_none=True)
+                payload["model"] = backend.name
+                yield payload
+        except GatewayError:
+            raise
+        except Exception as exc:
+            raise self.translate(exc, backend) from exc
+
+    def actual_cost(self, backend: Backend, response: Any) -> float:
+        try:
+            return float(litellm.completion_cost(completion_response=response, model=backend.litellm_model))
+        except Exception:
+            usage = getattr(response, "usage", None)
+            if usage is None:
+                return 0.0
+            p_in, p_out = prices(backend)
+            return usage.prompt_tokens * p_in + usage.completion_tokens * p_out
+
+    def translate(self, exc: Exception, backend: Backend) -> GatewayError:
+        """LiteLLM's exception → the gateway's, with a message that holds no secret."""
+        target = next(ours for theirs, ours in EXCEPTION_MAP if isinstance(exc, theirs))
+        status = getattr(exc, "status_code", None)
+        detail = self._redact(str(getattr(exc, "message", "") or exc))[:500]
+        if target is UpstreamBadRequest:
+            return UpstreamBadRequest(
+                f"backend {backend.name} rejected the request: {detail}", code="upstream_rejected"
+            )
+        suffix = f" (status {status})" if isinstance(status, int) else ""
+        return target(f"backend {backend.name} failed: {type(exc).__name__}{suffix}")
+
+    def _redact(self, text: str) -> str:
+        for key in self._api_keys().values():
+            if key:
+                text = text.replace(key, "***")
+        return text
