@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, field_validator
 
 from gateway.errors import InvalidRequest
 
@@ -16,7 +16,7 @@ ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
 class Message(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    role: str
+    role: StrictStr
     content: str | list[dict[str, Any]] | None = None
 
     @field_validator("role")
@@ -40,12 +40,12 @@ class ChatRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    model: str = Field(min_length=1)
+    model: StrictStr = Field(min_length=1)
     messages: list[Message] = Field(min_length=1)
-    stream: bool = False
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
-    n: int | None = Field(None, ge=1, le=16)
+    stream: StrictBool = False
+    max_tokens: StrictInt | None = Field(None, ge=1)
+    max_completion_tokens: StrictInt | None = Field(None, ge=1)
+    n: StrictInt | None = Field(None, ge=1, le=16)
 
     def passthrough(self) -> dict[str, Any]:
         """The body to send upstream: every field the client sent except `model`."""

@@ -67,6 +67,23 @@ def count_prompt_tokens(messages: list[dict[str, Any]]) -> int:
     return int(litellm.token_counter(model=TOKENIZER_MODEL, messages=messages))
 
 
+LITELLM_CALL_FIELDS = {"messages", "model", "stream", "extra_body", "extra_headers"}
+
+
+def _with_extra_body(backend: Backend, body: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI-compatible backends get every field: those LiteLLM would drop for an unknown model go in extra_body."""
+    provider = backend.litellm_model.split("/", 1)[0]
+    if provider != "openai":
+        return body
+    model = backend.litellm_model.split("/", 1)[1]
+    supported = set(litellm.get_supported_openai_params(model=model, custom_llm_provider="openai") or ())
+    extra = {k: v for k, v in body.items() if k not in supported and k not in LITELLM_CALL_FIELDS}
+    if not extra:
+        return body
+    kept = {k: v for k, v in body.items() if k not in extra}
+    return {**kept, "extra_body": {**body.get("extra_body", {}), **extra}}
+
+
 class Upstream:
     """Calls one backend through LiteLLM and speaks only in the gateway's own errors."""
 
@@ -76,7 +93,7 @@ class Upstream:
 
     def _kwargs(self, backend: Backend, body: dict[str, Any]) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
-            **body,
+            **_with_extra_body(backend, body),
             "model": backend.litellm_model,
             "timeout": self.timeout_s,
             "num_retries": 0,

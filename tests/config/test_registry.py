@@ -1,0 +1,79 @@
+"""The registry and tier files: valid ones load into typed objects, invalid ones name file, key and problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.registry import ConfigError, load_registry, load_tiers, resolve_api_keys
+from gateway.settings import DEFAULT_CONFIG_DIR, Settings
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "models.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_shipped_config_is_valid():
+    registry = load_registry(DEFAULT_CONFIG_DIR / "models.yaml")
+    tiers = load_tiers(DEFAULT_CONFIG_DIR / "tiers.yaml")
+    assert len(registry.enabled) == 11 and all(b.demo for b in registry.enabled)
+    assert set(tiers.tiers) == {"perf", "balanced", "cost"}
+    assert tiers.tiers["perf"] < tiers.tiers["balanced"] < tiers.tiers["cost"]
+    assert tiers.presets["paper"] == {"perf": 0, "balanced": 1000, "cost": 100000}
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "problem"),
+    [
+        ("backends:\n  - {name: a, litellm_model: m, profile: p, api_key: sk-1}\n", "backends[0]", "api_key_env"),
+        ("backends:\n  - {name: a, profile: p}\n", "backends[0].litellm_model", "Field required"),
+        ("backends:\n  - {name: a, litellm_model: m, profile: p, enabled: maybe}\n", "backends[0].enabled", "bool"),
+        ("backends:\n  - {name: a, litellm_model: m, profile: p, colour: red}\n", "backends[0].colour", "Extra"),
+        (
+            "backends:\n  - {name: a, litellm_model: m, profile: p}\n  - {name: a, litellm_model: n, profile: p}\n",
+            "backends",
+            "repeated: a",
+        ),
+        ("backends: []\n", "backends", "at least 1"),
+        ("backends: [\n", "", "not valid YAML"),
+        ("- just a list\n", "", "mapping"),
+    ],
+)
+def test_invalid_registry_names_file_key_and_problem(tmp_path, text, key, problem):
+    with pytest.raises(ConfigError) as info:
+        load_registry(write(tmp_path, text))
+    message = str(info.value)
+    assert message.startswith(str(tmp_path / "models.yaml"))
+    assert key in message and problem in message
+    assert "sk-1" not in message
+
+
+def test_tier_table_rejects_missing_tiers_and_negative_lambda(tmp_path):
+    path = tmp_path / "tiers.yaml"
+    path.write_text("tiers: {perf: 0, balanced: -1}\n")
+    with pytest.raises(ConfigError, match=r"tiers\.yaml: tiers: missing tiers: cost"):
+        load_tiers(path)
+    path.write_text("tiers: {perf: 0, balanced: -1, cost: 5}\n")
+    with pytest.raises(ConfigError, match="λ must be ≥ 0 for: balanced"):
+        load_tiers(path)
+
+
+def test_api_keys_come_from_the_named_env_var(tmp_path):
+    registry = load_registry(
+        write(tmp_path, "backends:\n  - {name: a, litellm_model: m, profile: p, api_key_env: A_KEY}\n")
+    )
+    assert resolve_api_keys(registry, {"A_KEY": "sk-x"}) == {"a": "sk-x"}
+    with pytest.raises(ConfigError, match="env var A_KEY is not set"):
+        resolve_api_keys(registry, {})
+
+
+def test_settings_read_the_llmrank_prefix(monkeypatch, tmp_path):
+    monkeypatch.setenv("LLMRANK_PORT", "9999")
+    monkeypatch.setenv("LLMRANK_CONFIG_DIR", str(tmp_path))
+    monkeypatch.setenv("LLMRANK_API_KEYS", '["k1"]')
+    settings = Settings()
+    assert (settings.port, settings.config_dir, settings.api_keys) == (9999, tmp_path, ["k1"])
+    assert settings.models_file == tmp_path / "models.yaml"

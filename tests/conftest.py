@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import yaml
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from gateway.app import create_app  # noqa: E402
+from gateway.settings import DEFAULT_CHECKPOINT, DEFAULT_CONFIG_DIR, Settings  # noqa: E402
+from router_model.router import Router  # noqa: E402
+from tests.support.servers import serve  # noqa: E402
+from tests.support.upstream import UpstreamControl, build_upstream  # noqa: E402
+
+TEST_REDIS_DB = 11
+REDIS_URL = f"redis://127.0.0.1:6379/{TEST_REDIS_DB}"
+DATA_FILE = Path(__file__).resolve().parents[2] / "shared" / "data" / "routerbench_subset.parquet"
+
+
+@pytest.fixture(scope="session")
+def router() -> Router:
+    return Router.load(DEFAULT_CHECKPOINT)
+
+
+@pytest.fixture()
+def redis_db() -> Iterator[redis.Redis]:
+    """The tests' own Redis database, emptied before and after."""
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture()
+def upstream() -> Iterator[tuple[str, UpstreamControl]]:
+    control = UpstreamControl()
+    with serve(build_upstream(control)) as base:
+        yield base, control
+
+
+def backend_entry(name: str, profile: str, api_base: str, price: float, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "litellm_model": f"openai/{name}",
+        "profile": profile,
+        "api_base": api_base,
+        "input_cost_per_token": price,
+        "output_cost_per_token": price * 2,
+        **extra,
+    }
+
+
+def write_config(config_dir: Path, backends: list[dict[str, Any]], tiers: dict[str, Any] | None = None) -> None:
+    config_dir.mkdir(parents=True, exist_ok=True)
+    (config_dir / "models.yaml").write_text(yaml.safe_dump({"backends": backends}, sort_keys=False))
+    shipped = yaml.safe_load((DEFAULT_CONFIG_DIR / "tiers.yaml").read_text())
+    (config_dir / "tiers.yaml").write_text(yaml.safe_dump(tiers or shipped, sort_keys=False))
+
+
+def standard_backends(base: str) -> list[dict[str, Any]]:
+    """A dear strong model, a mid one and a cheap one, all on the test upstream."""
+    return [
+        backend_entry("strong", "gpt-4-1106-preview", f"{base}/b/strong/v1", 1e-5),
+        backend_entry("mid", "gpt-3.5-turbo-1106", f"{base}/b/mid/v1", 1e-6),
+        backend_entry("cheap", "mistralai/mistral-7b-chat", f"{base}/b/cheap/v1", 2e-7),
+    ]
+
+
+@pytest.fixture()
+def gateway_factory(router: Router, tmp_path: Path, redis_db: redis.Redis) -> Iterator[Callable[..., str]]:
+    """Start the gateway under uvicorn with the given backends; returns its base URL."""
+    stack: list[Any] = []
+
+    def start(backends: list[dict[str, Any]], environ: dict[str, str] | None = None, **settings: Any) -> str:
+        config_dir = tmp_path / "config"
+        write_config(config_dir, backends)
+        defaults: dict[str, Any] = {"config_dir": config_dir, "redis_url": REDIS_URL, "reload_interval_s": 0.2}
+        app = create_app(Settings(**{**defaults, **settings}), router=router, environ=environ or {})
+        ctx = serve(app)
+        url = ctx.__enter__()
+        stack.append(ctx)
+        return url
+
+    yield start
+    for ctx in reversed(stack):
+        ctx.__exit__(None, None, None)

@@ -1,0 +1,107 @@
+"""Every bad request is an OpenAI-shaped 4xx; keys are checked and never leak."""
+
+from __future__ import annotations
+
+import httpx
+import openai
+import pytest
+from structlog.testing import capture_logs
+
+from tests.conftest import backend_entry, standard_backends
+
+
+def assert_openai_error(response: httpx.Response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["message"]
+    return error
+
+
+@pytest.fixture()
+def url(gateway_factory, upstream) -> str:
+    base, _ = upstream
+    return gateway_factory(standard_backends(base), max_body_bytes=20_000)
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"model": "auto"}, "messages"),
+        ({"model": "auto", "messages": []}, "messages"),
+        ({"model": "auto", "messages": "hello"}, "messages"),
+        ({"model": "auto", "messages": [{"role": "wizard", "content": "x"}]}, "messages.0.role"),
+        ({"model": "auto", "messages": [{"content": "x"}]}, "messages.0.role"),
+        ({"model": 7, "messages": [{"role": "user", "content": "x"}]}, "model"),
+        ({"model": "auto", "messages": [{"role": "user", "content": "x"}], "max_tokens": -1}, "max_tokens"),
+        ({"model": "auto", "messages": [{"role": "user", "content": "x"}], "stream": "yes"}, "stream"),
+    ],
+)
+def test_invalid_fields_are_400_naming_the_param(url, body, param):
+    error = assert_openai_error(httpx.post(f"{url}/v1/chat/completions", json=body), 400)
+    assert error["type"] == "invalid_request_error"
+    assert error["param"] == param
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b"\xff\xfe\x00", b""])
+def test_malformed_json_is_a_400(url, raw):
+    response = httpx.post(f"{url}/v1/chat/completions", content=raw, headers={"content-type": "application/json"})
+    assert assert_openai_error(response, 400)["type"] == "invalid_request_error"
+
+
+def test_unknown_model_is_a_404_listing_the_models(url):
+    response = httpx.post(
+        f"{url}/v1/chat/completions", json={"model": "gpt-9", "messages": [{"role": "user", "content": "x"}]}
+    )
+    error = assert_openai_error(response, 404)
+    assert error["code"] == "model_not_found" and "auto, strong, mid, cheap" in error["message"]
+
+
+def test_oversized_body_is_a_413_before_parsing(url):
+    huge = {"model": "auto", "messages": [{"role": "user", "content": "x" * 50_000}]}
+    assert assert_openai_error(httpx.post(f"{url}/v1/chat/completions", json=huge), 413)["code"] == "request_too_large"
+
+    def chunks():  # no Content-Length: the limit applies while reading
+        yield b'{"model": "auto", "messages": [{"role": "user", "content": "'
+        for _ in range(30):
+            yield b"y" * 1000
+        yield b'"}]}'
+
+    response = httpx.post(f"{url}/v1/chat/completions", content=chunks(), headers={"content-type": "application/json"})
+    assert_openai_error(response, 413)
+
+
+def test_unknown_route_and_wrong_method_are_openai_errors(url):
+    assert_openai_error(httpx.get(f"{url}/v1/nothing"), 404)
+    assert_openai_error(httpx.get(f"{url}/v1/chat/completions"), 405)
+
+
+def test_gateway_keys_are_required_when_configured(gateway_factory, upstream):
+    base, _ = upstream
+    url = gateway_factory(standard_backends(base), api_keys=["gw-secret-1", "gw-secret-2"])
+    messages = [{"role": "user", "content": "hello"}]
+    with pytest.raises(openai.AuthenticationError) as info:
+        openai.OpenAI(base_url=f"{url}/v1", api_key="wrong", max_retries=0).chat.completions.create(
+            model="cheap", messages=messages
+        )
+    assert info.value.body["type"] == "authentication_error"
+    ok = openai.OpenAI(base_url=f"{url}/v1", api_key="gw-secret-2", max_retries=0)
+    assert ok.chat.completions.create(model="cheap", messages=messages).model == "cheap"
+    assert httpx.get(f"{url}/healthz").status_code == 200
+
+
+def test_upstream_key_reaches_the_backend_but_never_logs_errors_or_metrics(gateway_factory, upstream):
+    base, control = upstream
+    secret = "sk-upstream-very-secret-123"
+    backends = [backend_entry("keyed", "gpt-4-1106-preview", f"{base}/b/keyed/v1", 1e-5, api_key_env="KEYED_KEY")]
+    control.behaviour["keyed"] = "error500"
+    url = gateway_factory(backends, environ={"KEYED_KEY": secret})
+    with capture_logs() as logs:
+        response = httpx.post(
+            f"{url}/v1/chat/completions", json={"model": "auto", "messages": [{"role": "user", "content": "x"}]}
+        )
+    assert response.status_code == 502
+    assert secret not in response.text
+    assert secret not in repr(logs) and logs
+    assert secret not in httpx.get(f"{url}/metrics").text
+    assert secret not in httpx.get(f"{url}/readyz").text

@@ -1,0 +1,161 @@
+"""The OpenAI SDK against the gateway under uvicorn, with LiteLLM calling a real local upstream."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import openai
+import pytest
+
+from tests.conftest import standard_backends
+
+# A WinoGrande-style pronoun puzzle, where the bundled router trusts only GPT-4, and a greeting.
+HARD = "The trophy doesn't fit into the brown suitcase because the _ is too large.\nA) trophy\nB) suitcase\nAnswer:"
+EASY = "hi"
+
+
+def client(url: str, key: str = "unused") -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0, timeout=30)
+
+
+def routed(url: str, prompt: str, tier: str) -> str:
+    raw = client(url).chat.completions.with_raw_response.create(
+        model="auto", messages=[{"role": "user", "content": prompt}], extra_headers={"X-Budget-Tier": tier}
+    )
+    return raw.headers["x-llmrank-model"]
+
+
+def test_routed_answer_is_openai_shaped_with_routing_headers(gateway_factory, upstream):
+    base, _ = upstream
+    url = gateway_factory(standard_backends(base))
+    raw = client(url).chat.completions.with_raw_response.create(
+        model="auto", messages=[{"role": "user", "content": "Write a function that sorts a list."}]
+    )
+    completion = raw.parse()
+    chosen = raw.headers["x-llmrank-model"]
+    assert completion.choices[0].message.content == f"answer from {chosen}"
+    assert completion.model == chosen
+    assert raw.headers["x-llmrank-tier"] == "balanced"
+    assert float(raw.headers["x-llmrank-lambda"]) > 0
+    assert float(raw.headers["x-llmrank-route-ms"]) > 0
+    assert raw.headers["x-llmrank-cache"] == "miss"
+    assert raw.headers["x-request-id"].startswith("req_")
+
+
+def test_same_prompt_twice_is_a_cache_hit_stored_in_redis(gateway_factory, upstream, redis_db):
+    base, _ = upstream
+    url = gateway_factory(standard_backends(base))
+    messages = [{"role": "user", "content": "Name three prime numbers."}]
+    first = client(url).chat.completions.with_raw_response.create(model="auto", messages=messages)
+    second = client(url).chat.completions.with_raw_response.create(model="auto", messages=messages)
+    assert (first.headers["x-llmrank-cache"], second.headers["x-llmrank-cache"]) == ("miss", "hit")
+    assert len(redis_db.keys("llmrank:features:*")) == 1
+
+
+def test_tier_changes_the_choice_for_a_hard_prompt(gateway_factory, upstream):
+    base, _ = upstream
+    url = gateway_factory(standard_backends(base))
+    assert [routed(url, HARD, tier) for tier in ("perf", "balanced", "cost")] == ["strong", "mid", "cheap"]
+    assert routed(url, EASY, "cost") == "cheap"
+
+
+def test_tier_header_is_case_insensitive_and_unknown_tier_is_a_400(gateway_factory, upstream):
+    base, _ = upstream
+    url = gateway_factory(standard_backends(base))
+    assert routed(url, HARD, "PERF") == "strong"
+    with pytest.raises(openai.BadRequestError) as info:
+        routed(url, HARD, "premium")
+    error = info.value.body
+    assert "perf, balanced, cost" in error["message"]
+    assert error["type"] == "invalid_request_error"
+
+
+def test_backend_name_passes_through_with_every_field_unchanged(gateway_factory, upstream):
+    base, control = upstream
+    url = gateway_factory(standard_backends(base))
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
+    completion = client(url).chat.completions.create(
+        model="mid",
+        messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello"}],
+        temperature=0.3,
+        max_tokens=17,
+        stop=["\n\n"],
+        user="team-a",
+        tools=tools,
+        tool_choice="auto",
+        response_format={"type": "json_object"},
+        seed=5,
+    )
+    assert completion.model == "mid"
+    name, body = control.received[-1]
+    assert name == "mid"
+    assert body["temperature"] == 0.3 and body["max_tokens"] == 17 and body["stop"] == ["\n\n"]
+    assert body["user"] == "team-a" and body["tools"] == tools and body["tool_choice"] == "auto"
+    assert body["response_format"] == {"type": "json_object"} and body["seed"] == 5
+    assert body["messages"][0] == {"role": "system", "content": "be brief"}
+
+
+def test_stream_chunks_arrive_incrementally_and_end_with_done(gateway_factory, upstream):
+    base, control = upstream
+    control.chunk_delay_s = 0.25
+    url = gateway_factory(standard_backends(base))
+    arrivals, text = [], ""
+    started = time.monotonic()
+    for chunk in client(url).chat.completions.create(
+        model="auto", messages=[{"role": "user", "content": "tell me a story"}], stream=True
+    ):
+        if chunk.choices and chunk.choices[0].delta.content:
+            arrivals.append(time.monotonic() - started)
+            text += chunk.choices[0].delta.content
+    assert text == "part0 part1 part2 part3 part4 "
+    assert arrivals[-1] - arrivals[0] > 0.75, arrivals
+    with httpx.stream(
+        "POST",
+        f"{url}/v1/chat/completions",
+        json={"model": "auto", "stream": True, "messages": [{"role": "user", "content": "x"}]},
+    ) as response:
+        lines = [line for line in response.iter_lines() if line]
+    assert lines[-1] == "data: [DONE]"
+
+
+async def test_async_client_streams_and_completes(gateway_factory, upstream):
+    base, _ = upstream
+    url = gateway_factory(standard_backends(base))
+    async with openai.AsyncOpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0) as aclient:
+        completion = await aclient.chat.completions.create(
+            model="cheap", messages=[{"role": "user", "content": "hello"}]
+        )
+        assert completion.choices[0].message.content == "answer from cheap"
+        parts = [
+            c.choices[0].delta.content
+            async for c in await aclient.chat.completions.create(
+                model="cheap", messages=[{"role": "user", "content": "hello"}], stream=True
+            )
+            if c.choices and c.choices[0].delta.content
+        ]
+    assert "".join(parts) == "part0 part1 part2 part3 part4 "
+
+
+def test_models_lists_alias_and_backends(gateway_factory, upstream):
+    base, _ = upstream
+    url = gateway_factory(standard_backends(base))
+    ids = [m.id for m in client(url).models.list()]
+    assert ids == ["auto", "strong", "mid", "cheap"]
+
+
+def test_route_endpoint_explains_without_calling_a_backend(gateway_factory, upstream):
+    base, control = upstream
+    url = gateway_factory(standard_backends(base))
+    response = httpx.post(
+        f"{url}/v1/route",
+        json={"model": "auto", "messages": [{"role": "user", "content": HARD}]},
+        headers={"X-Budget-Tier": "perf"},
+    )
+    decision = response.json()
+    assert response.status_code == 200 and control.received == []
+    assert decision["model"] == "strong" and decision["tier"] == "perf"
+    assert [c["backend"] for c in decision["candidates"]][0] == "strong"
+    assert sorted(c["backend"] for c in decision["candidates"]) == ["cheap", "mid", "strong"]
+    assert len(decision["attributions"]) == 8
+    assert {"feature", "value", "attribution", "description"} <= set(decision["attributions"][0])

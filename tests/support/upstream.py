@@ -1,0 +1,79 @@
+"""A real OpenAI-speaking HTTP server for tests, with per-backend behaviour the test controls.
+
+Backends reach it at `{base}/b/<name>/v1`; `behaviour[name]` picks what that backend does: "ok", "error500",
+"error429", "hang", "invalid_json", "close_midstream"; `delay_s` spaces streamed chunks; every request body
+is recorded in `received`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+
+@dataclass
+class UpstreamControl:
+    behaviour: dict[str, str] = field(default_factory=dict)
+    chunk_delay_s: float = 0.0
+    chunks: int = 5
+    received: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+def completion(name: str, text: str) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": f"upstream-{name}",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19},
+    }
+
+
+def chunk(name: str, text: str, finish: str | None = None) -> bytes:
+    payload = {
+        "id": "chatcmpl-test",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": f"upstream-{name}",
+        "choices": [{"index": 0, "delta": {"content": text} if text else {}, "finish_reason": finish}],
+    }
+    return f"data: {json.dumps(payload)}\n\n".encode()
+
+
+def build_upstream(control: UpstreamControl) -> Starlette:
+    async def chat(request: Request) -> Response:
+        name = request.path_params["name"]
+        body = await request.json()
+        control.received.append((name, body))
+        mode = control.behaviour.get(name, "ok")
+        if mode == "error500":
+            return JSONResponse({"error": {"message": "boom", "type": "server_error"}}, status_code=500)
+        if mode == "error429":
+            return JSONResponse({"error": {"message": "slow down", "type": "rate_limit"}}, status_code=429)
+        if mode == "hang":
+            await asyncio.sleep(3600)
+        if mode == "invalid_json":
+            return Response(b"{not json", media_type="application/json")
+        if body.get("stream"):
+            return StreamingResponse(stream(name, mode), media_type="text/event-stream")
+        return JSONResponse(completion(name, f"answer from {name}"))
+
+    async def stream(name: str, mode: str):  # type: ignore[no-untyped-def]
+        for i in range(control.chunks):
+            if mode == "close_midstream" and i == 2:
+                raise RuntimeError("upstream closed the stream")
+            yield chunk(name, f"part{i} ")
+            await asyncio.sleep(control.chunk_delay_s)
+        yield chunk(name, "", finish="stop")
+        yield b"data: [DONE]\n\n"
+
+    return Starlette(routes=[Route("/b/{name}/v1/chat/completions", chat, methods=["POST"])])
