@@ -1,0 +1,121 @@
+"""Train a tiny checkpoint through the CLI, reload it, and get identical scores; eval and route run on it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from gateway.cli import main
+from router_model.checkpoint import load_checkpoint
+from router_model.router import Router
+from tests.router_model.fixtures import frame
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    rng = np.random.default_rng(0)
+    rows = []
+    for bench, template in (("code", "Write a function to {} a list."), ("quiz", "Which is {}?\nA) x\nB) y\nAnswer:")):
+        for i in range(60):
+            big, small = 1.0, float(rng.random() < (0.8 if bench == "quiz" else 0.2))
+            rows.append((bench, template.format(f"item{i}"), big, small, 0.01, 0.0005))
+    data = root / "tiny.parquet"
+    frame(rows).to_parquet(data)
+    out = root / "ckpt"
+    assert main(["train", "--data", str(data), "--out", str(out), "--epochs", "3", "--lambda", "1000"]) == 0
+    return data, out
+
+
+def test_save_and_load_give_identical_scores(tiny, tmp_path):
+    _, out = tiny
+    first = Router.load(out)
+    prompts = ["Write a function to sort a list.", "Which is bigger?\nA) x\nB) y\nAnswer:"]
+    vectors = first.vectorize(prompts)
+    first.checkpoint.save(tmp_path / "copy")
+    second = Router.load(tmp_path / "copy")
+    for head in ("quality", "features_only", "embedding_only", "lambda_1000"):
+        assert np.array_equal(first.quality(vectors, head), second.quality(vectors, head))
+    assert np.array_equal(
+        np.stack([v.features for v in vectors]), np.stack([v.features for v in second.vectorize(prompts)])
+    )
+
+
+def test_card_names_data_split_seed_lambda_and_metrics(tiny):
+    data, out = tiny
+    card = json.loads((out / "card.json").read_text())
+    assert card["data"]["path"] == str(data) and len(card["data"]["sha256"]) == 64
+    assert card["split"]["seed"] == 7 and card["split"]["n_test"] == 18
+    assert card["heads"]["lambda_1000"] == {"lambda": 1000.0}
+    assert {"perf", "balanced", "cost"} == set(card["tiers_from_validation"])
+    assert {r["name"] for r in card["test"]["rows"]} >= {"oracle", "perf", "knn", "embedding_only"}
+    assert load_checkpoint(out).version == card["version"]
+
+
+def test_eval_uses_the_held_out_split_of_its_own_file_and_all_rows_of_another(tiny, tmp_path, capsys):
+    data, out = tiny
+    report_path, plot = tmp_path / "eval.json", tmp_path / "pareto.png"
+    assert (
+        main(["eval", "--data", str(data), "--checkpoint", str(out), "--json", str(report_path), "--plot", str(plot)])
+        == 0
+    )
+    report = json.loads(report_path.read_text())
+    assert report["n"] == 18 and report["scope"].startswith("held-out")
+    assert plot.stat().st_size > 10_000
+    assert "Table 3" in capsys.readouterr().out
+    other = tmp_path / "other.parquet"
+    frame([("quiz", f"Which is new{i}?\nA) x\nB) y\nAnswer:", 1.0, 0.0, 0.01, 0.0005) for i in range(55)]).to_parquet(
+        other
+    )
+    assert main(["eval", "--data", str(other), "--checkpoint", str(out), "--json", str(report_path)]) == 0
+    report = json.loads(report_path.read_text())
+    assert report["n"] == 55 and report["scope"].startswith("every usable row")
+    names = [r["name"] for r in report["rows"]]
+    for name in (
+        "oracle",
+        "perf",
+        "balanced",
+        "cost",
+        "paper_perf",
+        "paper_balanced",
+        "paper_cost",
+        "best_single",
+        "cheapest",
+        "knn",
+        "features_only",
+        "embedding_only",
+    ):
+        assert name in names
+    assert {"lambda", "quality", "cost"} == set(report["sweep"][0]) and report["aiq"] > 0
+
+
+def test_route_prints_choice_utilities_and_attributions(tiny, capsys):
+    _, out = tiny
+    assert main(["route", "Write a function to reverse a list.", "--tier", "perf", "--checkpoint", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("tier perf (λ = ")
+    assert "big" in text and "small" in text and "integrated gradients" in text
+
+
+def test_help_lists_exactly_the_subcommands_that_exist():
+    result = subprocess.run([sys.executable, "-m", "gateway.cli", "--help"], capture_output=True, text=True, check=True)
+    assert "{serve,train,eval,route}" in result.stdout
+
+
+def test_attributions_sum_to_the_score_difference_from_the_baseline(tiny):
+    from router_model.explain import attributions
+
+    _, out = tiny
+    router = Router.load(out)
+    vector = router.vectorize(["Write a function to sort a list."])[0]
+    net = router.checkpoint.heads["quality"].net
+    f, e = torch.from_numpy(vector.features), torch.from_numpy(vector.embedding)
+    attrs = attributions(net, router.featurizer.infos, f, e, target=0)
+    with torch.no_grad():
+        delta = net(f[None], e[None])[0, 0] - net(net.feature_mean[None], torch.zeros_like(e)[None])[0, 0]
+    assert sum(a.attribution for a in attrs) == pytest.approx(float(delta), abs=0.02)
