@@ -25,7 +25,6 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.router_scoring
-	$(BIN)/python -m bench.gateway_overhead
 
 train: $(STAMP)
 	$(BIN)/llmrank train --data $(DATA) --out router_model/checkpoints/default

@@ -5,25 +5,34 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 from router_model.text import split_fewshot
 
 
-@dataclass(frozen=True)
+@dataclass
 class ParsedPrompt:
+    """A prompt split into solved examples and the question; signals used by several features are memoised."""
+
     text: str
     query: str
     n_examples: int
+    _memo: dict[str, float] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, text: str) -> ParsedPrompt:
         n_examples, query = split_fewshot(text)
         return cls(text=text, query=query, n_examples=n_examples)
 
-    @property
+    @cached_property
     def q(self) -> str:
         return self.query.lower()
+
+    def memo(self, key: str, compute: Callable[[ParsedPrompt], float]) -> float:
+        if key not in self._memo:
+            self._memo[key] = compute(self)
+        return self._memo[key]
 
 
 def _has(pattern: str) -> Callable[[ParsedPrompt], float]:
@@ -33,7 +42,7 @@ def _has(pattern: str) -> Callable[[ParsedPrompt], float]:
 
 def _density(words: str) -> Callable[[ParsedPrompt], float]:
     regex = re.compile(rf"\b({words})\w*", re.IGNORECASE)
-    return lambda p: min(1.0, len(regex.findall(p.query)) / 3)
+    return lambda p: p.memo(words, lambda p: min(1.0, len(regex.findall(p.query)) / 3))
 
 
 _OPTIONS = re.compile(r"^\s*\(?([A-H])[\).:]\s+\S", re.MULTILINE)
@@ -47,8 +56,15 @@ _PROBABILISTIC = r"most likely|least likely|probably|more likely|chance|probabil
 _REASONING = r"why|explain|because|therefore|infer|conclude|step by step|prove|which statement|best"
 
 
-def _n_options(p: ParsedPrompt) -> int:
-    return len(set(_OPTIONS.findall(p.query)))
+_CODE_REQUEST = re.compile(r"\bwrite (a|an) (python )?(function|program|script|class)\b|```|\bdef \w+\(")
+_SINGLE_LETTER = re.compile(r"single (choice|letter)|letter of the correct|answer with [a-d]\b")
+
+
+_science, _math, _code, _humanities = (_density(words) for words in (_SCIENCE, _MATH, _CODE, _HUMANITIES))
+
+
+def _n_options(p: ParsedPrompt) -> float:
+    return p.memo("n_options", lambda p: float(len(set(_OPTIONS.findall(p.query)))))
 
 
 def _is_multiple_choice(p: ParsedPrompt) -> float:
@@ -56,7 +72,7 @@ def _is_multiple_choice(p: ParsedPrompt) -> float:
 
 
 def _is_code_generation(p: ParsedPrompt) -> float:
-    return float(bool(re.search(r"\bwrite (a|an) (python )?(function|program|script|class)\b|```|\bdef \w+\(", p.q)))
+    return p.memo("code", lambda p: float(bool(_CODE_REQUEST.search(p.q))))
 
 
 def _is_math_word_problem(p: ParsedPrompt) -> float:
@@ -69,7 +85,7 @@ def _is_commonsense_completion(p: ParsedPrompt) -> float:
 
 
 def _wants_single_letter(p: ParsedPrompt) -> float:
-    return float(bool(re.search(r"single (choice|letter)|letter of the correct|answer with [a-d]\b", p.q)))
+    return p.memo("letter", lambda p: float(bool(_SINGLE_LETTER.search(p.q))))
 
 
 def _length_normalised(p: ParsedPrompt) -> float:
@@ -101,10 +117,10 @@ RULE_FEATURES: tuple[RuleFeature, ...] = (
         "free-form request without options or code",
         lambda p: float(not _is_multiple_choice(p) and not _is_code_generation(p)),
     ),
-    RuleFeature("knowledge_science", "science vocabulary (physics, biology, chemistry)", _density(_SCIENCE)),
-    RuleFeature("knowledge_math", "arithmetic or quantitative vocabulary", _density(_MATH)),
-    RuleFeature("knowledge_code", "programming vocabulary", _density(_CODE)),
-    RuleFeature("knowledge_humanities", "history, law, ethics or social-science vocabulary", _density(_HUMANITIES)),
+    RuleFeature("knowledge_science", "science vocabulary (physics, biology, chemistry)", _science),
+    RuleFeature("knowledge_math", "arithmetic or quantitative vocabulary", _math),
+    RuleFeature("knowledge_code", "programming vocabulary", _code),
+    RuleFeature("knowledge_humanities", "history, law, ethics or social-science vocabulary", _humanities),
     RuleFeature("knowledge_temporal", "temporal reasoning cues (before, after, year …)", _density(_TEMPORAL)),
     RuleFeature(
         "knowledge_context",
@@ -131,12 +147,12 @@ RULE_FEATURES: tuple[RuleFeature, ...] = (
     RuleFeature(
         "hint_world_knowledge",
         "needs facts about the world (science or humanities)",
-        lambda p: max(_density(_SCIENCE)(p), _density(_HUMANITIES)(p)),
+        lambda p: max(_science(p), _humanities(p)),
     ),
     RuleFeature(
         "knowledge_domain_specificity",
         "strength of the dominant domain's vocabulary",
-        lambda p: max(_density(d)(p) for d in (_SCIENCE, _MATH, _CODE, _HUMANITIES)),
+        lambda p: max(f(p) for f in (_science, _math, _code, _humanities)),
     ),
     RuleFeature("hint_long_context", "long prompt (over ~2,000 characters)", lambda p: float(len(p.text) > 2000)),
     RuleFeature("options_count", "number of lettered options / 8", lambda p: min(1.0, _n_options(p) / 8)),
@@ -145,7 +161,7 @@ RULE_FEATURES: tuple[RuleFeature, ...] = (
     RuleFeature(
         "query_length_normalised",
         "log question length",
-        lambda p: _length_normalised(ParsedPrompt(p.query, p.query, 0)),
+        lambda p: min(1.0, math.log1p(len(p.query)) / math.log1p(32_000)),
     ),
     RuleFeature("language_ascii_ratio", "share of ASCII characters (a proxy for English)", _english_ratio),
 )

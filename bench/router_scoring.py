@@ -1,0 +1,69 @@
+"""In-process router scoring latency: features + embedding + network per prompt, cache miss and hit.
+
+python -m bench.router_scoring [--repeats 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from bench.common import percentiles, write_results
+from gateway.settings import DEFAULT_CHECKPOINT
+from router_model.router import PromptVector, Router
+
+WORDS = "the model should answer which option best explains why the plant grows toward light".split()
+
+
+def prompt_of(tokens: int, router: Router, salt: int) -> str:
+    """A prompt of about `tokens` encoder tokens; `salt` makes each one unique (no cache effects)."""
+    words, text = [], ""
+    while router.encoder.count_tokens(text) < tokens - 3:
+        words.append(WORDS[len(words) % len(WORDS)])
+        text = " ".join(words)
+    return f"{salt} {text}?"
+
+
+def time_ms(fn, *args) -> float:  # type: ignore[no-untyped-def]
+    started = time.perf_counter()
+    fn(*args)
+    return (time.perf_counter() - started) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=200)
+    args = parser.parse_args()
+    router = Router.load(DEFAULT_CHECKPOINT)
+    n_features = len(router.featurizer.names)
+    for _ in range(10):
+        router.quality(router.vectorize(["warm up"]))
+    rows = []
+    for tokens in (20, 100, 500, 2000):
+        repeats = args.repeats if tokens <= 500 else max(30, args.repeats // 4)
+        prompts = [prompt_of(tokens, router, i) for i in range(repeats)]
+        miss = [time_ms(lambda p: router.quality(router.vectorize([p])), p) for p in prompts]
+        blob = router.vectorize([prompts[0]])[0].to_bytes()
+        hit = [time_ms(lambda b: router.quality([PromptVector.from_bytes(b, n_features)]), blob) for _ in prompts]
+        rows.append({"tokens": tokens, "miss_ms": percentiles(miss), "hit_ms": percentiles(hit)})
+    batch = [prompt_of(100, router, i) for i in range(256)]
+    started = time.perf_counter()
+    router.quality(router.vectorize(batch))
+    throughput = len(batch) / (time.perf_counter() - started)
+
+    print(f"{'tokens':>7} | {'miss p50':>9} {'p90':>7} {'p99':>7} | {'hit p50':>8} {'p90':>7} {'p99':>7}   (ms)")
+    for r in rows:
+        m, h = r["miss_ms"], r["hit_ms"]
+        print(
+            f"{r['tokens']:>7} | {m['p50']:>9.2f} {m['p90']:>7.2f} {m['p99']:>7.2f} |"
+            f" {h['p50']:>8.3f} {h['p90']:>7.3f} {h['p99']:>7.3f}"
+        )
+    print(f"batch encoding throughput (256 prompts of ~100 tokens): {throughput:.0f} prompts/s")
+    path = write_results("router_scoring", {"rows": rows, "batch_throughput_prompts_per_s": throughput})
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
