@@ -74,7 +74,7 @@ class Encoder:
         starts = range(0, len(texts), batch_size)
         parts = [
             self._encode_batch(texts[i : i + batch_size])
-            for i in tqdm(starts, desc="encode", unit="batch", disable=not progress)
+            for i in tqdm(starts, desc="encode", unit="batch", disable=None if progress else True)
         ]
         return np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, EMBEDDING_DIM), np.float32)
 

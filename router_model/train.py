@@ -73,7 +73,7 @@ def fit_head(
     target_val = utility(val.quality, val.cost, lam)
     generator = torch.Generator().manual_seed(config.seed)
     best_loss, best_state, stale = float("inf"), None, 0
-    bar = tqdm(range(config.epochs), desc=f"train {label}", disable=not config.progress, leave=False)
+    bar = tqdm(range(config.epochs), desc=f"train {label}", disable=None if config.progress else True, leave=False)
     for _epoch in bar:
         net.train()
         for idx in torch.randperm(len(target_train), generator=generator).split(config.batch_size):
