@@ -8,8 +8,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
-
 from bench.common import percentiles, write_results
 from gateway.settings import DEFAULT_CHECKPOINT
 from router_model.router import PromptVector, Router

@@ -37,7 +37,7 @@ def create_app(settings: Settings, router: Router | None = None, environ: Mappin
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        loaded = router or await asyncio.to_thread(Router.load, settings.checkpoint)
+        loaded = router if router is not None else await asyncio.to_thread(Router.load, settings.checkpoint)
         cache = FeatureCache(settings.redis_url, settings.cache_ttl_s, settings.cache_max_entries)
         log.info("redis", state=await cache.ping())
         upstream = Upstream(lambda: config.current.api_keys, settings.upstream_timeout_s)

@@ -68,10 +68,10 @@ class FeatureCache:
         value = self.local.get(key)
         if value is not None or not self._redis_usable():
             return value
-        value = await self._call(self._redis.get(key))  # type: ignore[union-attr]
-        if isinstance(value, bytes):
-            self.local.set(key, value)
-            return value
+        remote = await self._call(self._redis.get(key))  # type: ignore[union-attr]
+        if isinstance(remote, bytes):
+            self.local.set(key, remote)
+            return remote
         return None
 
     async def set(self, key: str, value: bytes) -> None:

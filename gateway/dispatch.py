@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +28,7 @@ class Answer:
 class OpenStream:
     backend: Backend
     first: dict[str, Any]
-    rest: AsyncIterator[dict[str, Any]]
+    rest: AsyncGenerator[dict[str, Any], None]
 
 
 class Dispatcher:

@@ -32,7 +32,7 @@ async def _events(stream: OpenStream) -> AsyncIterator[bytes]:
         yield sse(error_body(exc.status, exc.message, exc.type, exc.param, exc.code))
         return
     finally:
-        await stream.rest.aclose()  # type: ignore[attr-defined]
+        await stream.rest.aclose()
     yield b"data: [DONE]\n\n"
 
 

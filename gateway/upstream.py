@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any
 
 import litellm
@@ -120,7 +120,7 @@ class Upstream:
         payload.pop("_hidden_params", None)
         return payload, self.actual_cost(backend, response)
 
-    async def stream(self, backend: Backend, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    async def stream(self, backend: Backend, body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
         """Chunks as dicts; raises the gateway's errors, before or after the first chunk."""
         try:
             chunks = await litellm.acompletion(**self._kwargs(backend, {**body, "stream": True}))

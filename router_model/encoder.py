@@ -52,7 +52,8 @@ class Encoder:
         model = SentenceTransformer(str(extracted_weights(cache_dir)), device="cpu")
         self._tokenizer = model.tokenizer
         self._tokenizer.truncation_side = "left"
-        self._bert = model[0].auto_model.eval()
+        self._bert: torch.nn.Module = model[0].auto_model  # type: ignore[assignment]
+        self._bert.eval()
 
     def count_tokens(self, text: str) -> int:
         return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])

@@ -67,6 +67,7 @@ class Featurizer:
         self.signals = signals
         self.infos = feature_infos(self.models)
         self._bank = signals.bank_embeddings.astype(np.float32)
+        self._train_difficulty: np.ndarray | None = None  # set by fit(): out-of-fold, for the training rows only
 
     @property
     def names(self) -> list[str]:
@@ -103,6 +104,8 @@ class Featurizer:
 
     def transform_training(self, prompts: Sequence[str], embeddings: np.ndarray) -> np.ndarray:
         """Features of the training rows themselves, with out-of-fold difficulty and leave-one-out neighbours."""
+        if self._train_difficulty is None:
+            raise RuntimeError("transform_training needs a Featurizer made by fit()")
         return self.transform(prompts, embeddings, np.arange(len(prompts)), self._train_difficulty)
 
     def proxy_success(self, embeddings: np.ndarray, exclude: np.ndarray | None = None) -> np.ndarray:

@@ -34,6 +34,9 @@ class Branch(nn.Module):
 class LLMRankNet(nn.Module):
     """s(x) = g([h_f(standardise(f(x))) ; h_e(e(x))]) — per-model utilities (B, m)."""
 
+    feature_mean: torch.Tensor
+    feature_std: torch.Tensor
+
     def __init__(self, config: LLMRankConfig) -> None:
         super().__init__()
         if not (config.use_features or config.use_embedding):
@@ -41,10 +44,10 @@ class LLMRankNet(nn.Module):
         self.config = config
         self.register_buffer("feature_mean", torch.zeros(config.n_features))
         self.register_buffer("feature_std", torch.ones(config.n_features))
-        self.features_branch = (
+        self.features_branch: Branch | None = (
             Branch(config.n_features, config.hidden, config.branch_out, config.dropout) if config.use_features else None
         )
-        self.text_branch = (
+        self.text_branch: Branch | None = (
             Branch(config.embedding_dim, config.hidden, config.branch_out, config.dropout)
             if config.use_embedding
             else None
