@@ -29,7 +29,6 @@ log = structlog.get_logger(__name__)
 
 def create_app(settings: Settings, router: Router | None = None, environ: Mapping[str, str] | None = None) -> Starlette:
     """Validate config now (a bad file stops start-up); load the router and connect the cache in the lifespan."""
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     metrics = Metrics()
     environ = os.environ if environ is None else environ
     profiles = router.profiles if router is not None else _checkpoint_profiles(settings)

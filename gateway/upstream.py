@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any
 
-import litellm
-from litellm import exceptions as llx
+# LiteLLM fetches its price map over the network at import unless told not to; this is the module that imports it.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+import litellm  # noqa: E402
+from litellm import exceptions as llx  # noqa: E402
 
 from gateway.errors import (
     GatewayError,
@@ -28,6 +32,7 @@ EXCEPTION_MAP: tuple[tuple[type[Exception], type[GatewayError]], ...] = (
     (llx.ContentPolicyViolationError, UpstreamBadRequest),
     (llx.UnsupportedParamsError, UpstreamBadRequest),
     (llx.BadRequestError, UpstreamBadRequest),
+    (llx.InvalidRequestError, UpstreamBadRequest),
     (llx.UnprocessableEntityError, UpstreamBadRequest),
     (llx.NotFoundError, UpstreamError),
     (llx.AuthenticationError, UpstreamError),
@@ -37,7 +42,14 @@ EXCEPTION_MAP: tuple[tuple[type[Exception], type[GatewayError]], ...] = (
     (llx.BadGatewayError, UpstreamError),
     (llx.APIConnectionError, UpstreamError),
     (llx.APIResponseValidationError, UpstreamError),
+    (llx.MockException, UpstreamError),
     (llx.APIError, UpstreamError),
+    # Raised only by LiteLLM's own proxy (budgets, guardrails); listed so that nothing falls to the catch-all.
+    (llx.BudgetExceededError, UpstreamError),
+    (llx.GuardrailRaisedException, UpstreamBadRequest),
+    (llx.BlockedPiiEntityError, UpstreamBadRequest),
+    (llx.SensitiveDataRouteException, UpstreamBadRequest),
+    (llx.ModifyResponseException, UpstreamError),
     (llx.OpenAIError, UpstreamError),
     (Exception, UpstreamError),
 )

@@ -159,3 +159,42 @@ def test_route_endpoint_explains_without_calling_a_backend(gateway_factory, upst
     assert sorted(c["backend"] for c in decision["candidates"]) == ["cheap", "mid", "strong"]
     assert len(decision["attributions"]) == 8
     assert {"feature", "value", "attribution", "description"} <= set(decision["attributions"][0])
+
+
+def test_router_scores_system_prompt_and_latest_user_turn(gateway_factory, upstream):
+    """Earlier turns are context; a conversation ending in the WinoGrande puzzle routes like the puzzle alone."""
+    base, _ = upstream
+    url = gateway_factory(standard_backends(base))
+    conversation = [
+        {"role": "system", "content": "You answer riddles."},
+        {"role": "user", "content": "hello"},
+        {"role": "assistant", "content": "Hi! Ask me anything."},
+        {"role": "user", "content": HARD},
+    ]
+    alone = httpx.post(
+        f"{url}/v1/route", json={"model": "auto", "messages": [conversation[0], conversation[-1]]}
+    ).json()
+    full = httpx.post(f"{url}/v1/route", json={"model": "auto", "messages": conversation}).json()
+    greeting = httpx.post(f"{url}/v1/route", json={"model": "auto", "messages": conversation[:2]}).json()
+    assert full["cache"] == "miss" and alone["cache"] == "miss"
+    assert full["model"] == alone["model"]
+    utilities = {c["backend"]: c["utility"] for c in full["candidates"]}
+    assert utilities != {c["backend"]: c["utility"] for c in greeting["candidates"]}
+
+
+def test_client_disconnect_mid_stream_leaves_the_gateway_serving(gateway_factory, upstream):
+    base, control = upstream
+    control.chunk_delay_s = 0.3
+    control.chunks = 20
+    url = gateway_factory(standard_backends(base))
+    with httpx.stream(
+        "POST",
+        f"{url}/v1/chat/completions",
+        json={"model": "cheap", "stream": True, "messages": [{"role": "user", "content": "x"}]},
+    ) as response:
+        first = next(line for line in response.iter_lines() if line)
+    assert first.startswith("data: ")
+    control.chunk_delay_s = 0.0
+    control.chunks = 2
+    again = client(url).chat.completions.create(model="cheap", messages=[{"role": "user", "content": "y"}])
+    assert again.choices[0].message.content == "answer from cheap"
