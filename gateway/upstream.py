@@ -79,21 +79,37 @@ def count_prompt_tokens(messages: list[dict[str, Any]]) -> int:
     return int(litellm.token_counter(model=TOKENIZER_MODEL, messages=messages))
 
 
-LITELLM_CALL_FIELDS = {"messages", "model", "stream", "extra_body", "extra_headers"}
+# The request fields of OpenAI's chat-completions API. Only these may become LiteLLM arguments: LiteLLM also reads
+# arguments such as api_base, api_key, mock_response or extra_headers, and a client must never set those.
+OPENAI_CHAT_FIELDS = frozenset(
+    {
+        "messages", "stream", "stream_options", "temperature", "top_p", "n", "stop", "max_tokens",
+        "max_completion_tokens", "presence_penalty", "frequency_penalty", "logit_bias", "logprobs", "top_logprobs",
+        "user", "tools", "tool_choice", "parallel_tool_calls", "response_format", "seed", "functions",
+        "function_call", "modalities", "audio", "prediction", "reasoning_effort", "service_tier", "store",
+        "web_search_options", "safety_identifier", "prompt_cache_key", "verbosity",
+    }
+)  # fmt: skip
+CLIENT_FIELDS_NEVER_SENT = frozenset({"extra_body", "extra_headers", "extra_query"})
 
 
-def _with_extra_body(backend: Backend, body: dict[str, Any]) -> dict[str, Any]:
-    """OpenAI-compatible backends get every field: those LiteLLM would drop for an unknown model go in extra_body."""
-    provider = backend.litellm_model.split("/", 1)[0]
-    if provider != "openai":
-        return body
-    model = backend.litellm_model.split("/", 1)[1]
-    supported = set(litellm.get_supported_openai_params(model=model, custom_llm_provider="openai") or ())
-    extra = {k: v for k, v in body.items() if k not in supported and k not in LITELLM_CALL_FIELDS}
-    if not extra:
-        return body
-    kept = {k: v for k, v in body.items() if k not in extra}
-    return {**kept, "extra_body": {**body.get("extra_body", {}), **extra}}
+def upstream_arguments(backend: Backend, body: dict[str, Any]) -> dict[str, Any]:
+    """The client's body as LiteLLM arguments, with nothing that could redirect or alter the call.
+
+    OpenAI fields LiteLLM supports for this model are arguments; for an OpenAI-compatible backend every other
+    field travels in `extra_body` (sent upstream as JSON, never read by LiteLLM); other providers drop them.
+    """
+    provider, _, model = backend.litellm_model.partition("/")
+    if provider == "openai":
+        supported = set(litellm.get_supported_openai_params(model=model, custom_llm_provider="openai") or ())
+    else:
+        supported = set(OPENAI_CHAT_FIELDS)
+    allowed = (supported & OPENAI_CHAT_FIELDS) | {"messages", "stream"}
+    arguments = {k: v for k, v in body.items() if k in allowed}
+    extra = {k: v for k, v in body.items() if k not in allowed and k not in CLIENT_FIELDS_NEVER_SENT}
+    if extra and provider == "openai":
+        arguments["extra_body"] = extra
+    return arguments
 
 
 class Upstream:
@@ -105,7 +121,7 @@ class Upstream:
 
     def _kwargs(self, backend: Backend, body: dict[str, Any]) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
-            **_with_extra_body(backend, body),
+            **upstream_arguments(backend, body),
             "model": backend.litellm_model,
             "timeout": self.timeout_s,
             "num_retries": 0,
@@ -116,9 +132,6 @@ class Upstream:
             kwargs["api_base"] = backend.api_base
         if backend.demo:
             kwargs["mock_response"] = DEMO_REPLY.format(name=backend.name)
-        if backend.input_cost_per_token is not None and backend.output_cost_per_token is not None:
-            kwargs["input_cost_per_token"] = backend.input_cost_per_token
-            kwargs["output_cost_per_token"] = backend.output_cost_per_token
         return kwargs
 
     async def complete(self, backend: Backend, body: dict[str, Any]) -> tuple[dict[str, Any], float]:
@@ -146,14 +159,15 @@ class Upstream:
             raise self.translate(exc, backend) from exc
 
     def actual_cost(self, backend: Backend, response: Any) -> float:
-        try:
-            return float(litellm.completion_cost(completion_response=response, model=backend.litellm_model))
-        except Exception:
-            usage = getattr(response, "usage", None)
-            if usage is None:
-                return 0.0
-            p_in, p_out = prices(backend)
-            return usage.prompt_tokens * p_in + usage.completion_tokens * p_out
+        """Dollars for this call: billed tokens × the backend's prices (the registry's, else LiteLLM's map).
+
+        Computed here rather than with `litellm.completion_cost`, which repeats LiteLLM's model lookup per call.
+        """
+        usage = getattr(response, "usage", None)
+        if usage is None:
+            return 0.0
+        p_in, p_out = prices(backend)
+        return (usage.prompt_tokens or 0) * p_in + (usage.completion_tokens or 0) * p_out
 
     def translate(self, exc: Exception, backend: Backend) -> GatewayError:
         """LiteLLM's exception → the gateway's, with a message that holds no secret."""

@@ -105,3 +105,32 @@ def test_upstream_key_reaches_the_backend_but_never_logs_errors_or_metrics(gatew
     assert secret not in repr(logs) and logs
     assert secret not in httpx.get(f"{url}/metrics").text
     assert secret not in httpx.get(f"{url}/readyz").text
+
+
+def test_body_fields_cannot_redirect_or_alter_the_upstream_call(gateway_factory, upstream):
+    """LiteLLM reads arguments like api_base and mock_response; a client's body must never supply them."""
+    base, control = upstream
+    secret = "sk-upstream-never-leaves"
+    backends = [backend_entry("keyed", "gpt-4-1106-preview", f"{base}/b/keyed/v1", 1e-5, api_key_env="KEYED_KEY")]
+    url = gateway_factory(backends, environ={"KEYED_KEY": secret})
+    hostile = {
+        "api_base": "http://127.0.0.1:9/evil/v1",
+        "base_url": "http://127.0.0.1:9/evil/v1",
+        "api_key": "client-key",
+        "mock_response": "forged answer",
+        "custom_llm_provider": "anthropic",
+        "extra_headers": {"Authorization": "Bearer client"},
+        "timeout": 0.0001,
+    }
+    response = httpx.post(
+        f"{url}/v1/chat/completions",
+        json={"model": "keyed", "messages": [{"role": "user", "content": "x"}], **hostile},
+        headers={"Host": "evil.example", "X-Api-Base": "http://127.0.0.1:9/"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["choices"][0]["message"]["content"] == "answer from keyed"
+    name, body = control.received[-1]
+    assert name == "keyed"
+    assert "mock_response" in body and body["api_base"] == hostile["api_base"]  # travelled as inert JSON only
+    assert "extra_headers" not in body
+    assert control.authorization[-1] == f"Bearer {secret}"

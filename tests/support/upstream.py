@@ -25,6 +25,7 @@ class UpstreamControl:
     chunk_delay_s: float = 0.0
     chunks: int = 5
     received: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    authorization: list[str | None] = field(default_factory=list)
 
 
 def completion(name: str, text: str) -> dict[str, Any]:
@@ -54,6 +55,7 @@ def build_upstream(control: UpstreamControl) -> Starlette:
         name = request.path_params["name"]
         body = await request.json()
         control.received.append((name, body))
+        control.authorization.append(request.headers.get("authorization"))
         mode = control.behaviour.get(name, "ok")
         if mode == "error500":
             return JSONResponse({"error": {"message": "boom", "type": "server_error"}}, status_code=500)

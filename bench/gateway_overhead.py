@@ -1,0 +1,350 @@
+"""Added latency and throughput: client → upstream directly, through our gateway (cache miss / hit), and through
+LiteLLM's own proxy, interleaved in one run, at 1, 8 and 64 concurrent clients; streaming time to first byte;
+gateway memory idle and under load.
+
+    python -m bench.gateway_overhead [--duration 8] [--concurrency 1 8 64]
+
+Needs wrk (Debian package) and LiteLLM's proxy in .venv-bench (`make bench` installs both). All traffic stays on
+127.0.0.1; every run is bounded by --duration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis
+import yaml
+
+from bench.common import percentiles, write_results
+from gateway.settings import DEFAULT_CONFIG_DIR
+
+ROOT = Path(__file__).resolve().parent.parent
+LITELLM_BIN = ROOT / ".venv-bench" / "bin" / "litellm"
+BENCH_REDIS_DB = 13
+# about 100 tokens for the router's encoder
+PROMPT = (
+    "A student wants to find out which kind of soil holds the most water. She fills three pots with sand, clay "
+    "and loam, pours the same amount of water into each, and measures what drains out after ten minutes. Which "
+    "soil most likely held the most water, and what part of her method makes the comparison fair?"
+)
+LUA = """
+counter = 0
+request = function()
+  counter = counter + 1
+  local prompt = PROMPT_PREFIX .. (UNIQUE and (counter .. " " .. math.random(1, 1000000000) .. " ") or "") .. PROMPT_TEXT
+  local body = '{"model": "' .. MODEL .. '", "max_tokens": 16, "messages": [{"role": "user", "content": "' .. prompt .. '"}]}'
+  return wrk.format("POST", "/v1/chat/completions", HEADERS, body)
+end
+done = function(summary, latency, requests)
+  io.write(string.format('WRKJSON {"requests": %d, "duration_us": %d, "errors": %d, "non2xx": %d, "p50": %d, "p90": %d, "p99": %d}\\n',
+    summary.requests, summary.duration, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.errors.status, latency:percentile(50), latency:percentile(90), latency:percentile(99)))
+end
+"""
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} not ready in {timeout}s")
+
+
+@contextmanager
+def process(args: list[str], ready_url: str, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+    with log.open("w") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        try:
+            wait_ready(ready_url, proc)
+            yield proc
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children, in MB."""
+    total = 0
+    pids = [pid] + [
+        int(p) for p in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    ]
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def wrk(
+    url: str, model: str, unique: bool, headers: dict[str, str], connections: int, duration: int, workdir: Path
+) -> dict[str, Any]:
+    header_lua = (
+        "{" + ", ".join(f'["{k}"] = "{v}"' for k, v in {"Content-Type": "application/json", **headers}.items()) + "}"
+    )
+    script = workdir / f"wrk_{model}_{unique}.lua"
+    script.write_text(
+        f'PROMPT_PREFIX = ""\nPROMPT_TEXT = "{PROMPT}"\nUNIQUE = {"true" if unique else "false"}\n'
+        f'MODEL = "{model}"\nHEADERS = {header_lua}\n' + LUA
+    )
+    threads = min(2, connections)
+    result = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            str(threads),
+            "-c",
+            str(connections),
+            "-d",
+            f"{duration}s",
+            "--timeout",
+            "30s",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=duration + 60,
+        check=True,
+    )
+    line = next(l for l in result.stdout.splitlines() if l.startswith("WRKJSON "))
+    raw = json.loads(line.removeprefix("WRKJSON "))
+    return {
+        "requests": raw["requests"],
+        "errors": raw["errors"] + raw["non2xx"],
+        "rps": raw["requests"] / (raw["duration_us"] / 1e6),
+        "p50_ms": raw["p50"] / 1000,
+        "p90_ms": raw["p90"] / 1000,
+        "p99_ms": raw["p99"] / 1000,
+    }
+
+
+async def ttfb(
+    url: str, model: str, headers: dict[str, str], concurrency: int, count: int, unique: bool
+) -> dict[str, float]:
+    """Time to the first streamed byte, `count` requests at `concurrency`."""
+    samples: list[float] = []
+    counter = iter(range(10**9))
+
+    async def one(client: httpx.AsyncClient) -> None:
+        prefix = f"{next(counter)} {time.monotonic_ns()} " if unique else ""
+        body = {
+            "model": model,
+            "stream": True,
+            "max_tokens": 16,
+            "messages": [{"role": "user", "content": prefix + PROMPT}],
+        }
+        started = time.perf_counter()
+        first: float | None = None
+        async with client.stream("POST", f"{url}/v1/chat/completions", json=body, headers=headers) as response:
+            async for _ in response.aiter_bytes():
+                first = first or (time.perf_counter() - started) * 1000
+        if first is not None:
+            samples.append(first)
+
+    async def worker(client: httpx.AsyncClient, n: int) -> None:
+        for _ in range(n):
+            await one(client)
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+        for _ in range(3):
+            await one(client)
+        samples.clear()
+        await asyncio.gather(*(worker(client, count // concurrency) for _ in range(concurrency)))
+    return percentiles(samples)
+
+
+def write_gateway_config(directory: Path, upstream: str) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    backends = [
+        {
+            "name": name,
+            "litellm_model": f"openai/{name}",
+            "profile": profile,
+            "api_base": f"{upstream}/v1",
+            "input_cost_per_token": price,
+            "output_cost_per_token": 2 * price,
+        }
+        for name, profile, price in (
+            ("strong", "gpt-4-1106-preview", 1e-5),
+            ("mid", "gpt-3.5-turbo-1106", 1e-6),
+            ("cheap", "mistralai/mistral-7b-chat", 2e-7),
+        )
+    ]
+    (directory / "models.yaml").write_text(yaml.safe_dump({"backends": backends}, sort_keys=False))
+    shutil.copy(DEFAULT_CONFIG_DIR / "tiers.yaml", directory / "tiers.yaml")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 64])
+    parser.add_argument("--stream-requests", type=int, default=128)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None or not LITELLM_BIN.exists():
+        sys.exit("needs wrk and .venv-bench/bin/litellm: run `make bench`")
+
+    env = {
+        **os.environ,
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    ports = {name: free_port() for name in ("upstream", "gateway", "litellm")}
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    redis.Redis.from_url(f"redis://127.0.0.1:6379/{BENCH_REDIS_DB}").flushdb()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        write_gateway_config(work / "config", urls["upstream"])
+        (work / "litellm.yaml").write_text(
+            yaml.safe_dump(
+                {
+                    "model_list": [
+                        {
+                            "model_name": "fixed",
+                            "litellm_params": {
+                                "model": "openai/fixed",
+                                "api_base": f"{urls['upstream']}/v1",
+                                "api_key": "none",
+                            },
+                        }
+                    ],
+                    "litellm_settings": {"telemetry": False},
+                }
+            )
+        )
+        gateway_env = {
+            **env,
+            "LLMRANK_REDIS_URL": f"redis://127.0.0.1:6379/{BENCH_REDIS_DB}",
+            "LLMRANK_LOG_FORMAT": "json",
+        }
+        py = sys.executable
+        with (
+            process(
+                [py, "-m", "bench.upstream_stub", "--port", str(ports["upstream"])],
+                f"{urls['upstream']}/",
+                env,
+                work / "stub.log",
+            ),
+            process(
+                [py, "-m", "gateway.cli", "serve", "--port", str(ports["gateway"]), "--config", str(work / "config")],
+                f"{urls['gateway']}/readyz",
+                gateway_env,
+                work / "gateway.log",
+            ) as gateway,
+            process(
+                [
+                    str(LITELLM_BIN),
+                    "--config",
+                    str(work / "litellm.yaml"),
+                    "--port",
+                    str(ports["litellm"]),
+                    "--host",
+                    "127.0.0.1",
+                    "--num_workers",
+                    "1",
+                ],
+                f"{urls['litellm']}/health/liveliness",
+                env,
+                work / "litellm.log",
+            ),
+        ):
+            memory = {"idle_mb": rss_mb(gateway.pid)}
+            targets = {
+                "direct": (urls["upstream"], "stub", False, {}),
+                "gateway_miss": (urls["gateway"], "auto", True, {"X-Budget-Tier": "balanced"}),
+                "gateway_hit": (urls["gateway"], "auto", False, {"X-Budget-Tier": "balanced"}),
+                "litellm_proxy": (urls["litellm"], "fixed", False, {"Authorization": "Bearer none"}),
+            }
+            peak = memory["idle_mb"]
+            rows = []
+            for c in args.concurrency:
+                for name, (url, model, unique, headers) in targets.items():
+                    result = wrk(url, model, unique, headers, c, args.duration, work)
+                    peak = max(peak, rss_mb(gateway.pid))
+                    rows.append({"target": name, "concurrency": c, **result})
+                    print(
+                        f"  c={c:<3} {name:<14} {result['rps']:8.1f} req/s  p50 {result['p50_ms']:7.2f}  p99 {result['p99_ms']:7.2f} ms  errors {result['errors']}",
+                        flush=True,
+                    )
+            memory["after_load_mb"] = rss_mb(gateway.pid)
+            memory["peak_sampled_mb"] = peak
+            streaming = []
+            for c in args.concurrency:
+                for name, (url, model, unique, headers) in targets.items():
+                    stats = asyncio.run(ttfb(url, model, headers, c, max(args.stream_requests, c * 2), unique))
+                    streaming.append({"target": name, "concurrency": c, **stats})
+
+    report(rows, streaming, memory)
+    write_results(
+        "gateway_overhead",
+        {
+            "duration_s": args.duration,
+            "prompt_chars": len(PROMPT),
+            "rows": rows,
+            "streaming_ttfb_ms": streaming,
+            "gateway_memory": memory,
+        },
+    )
+
+
+def report(rows: list[dict[str, Any]], streaming: list[dict[str, Any]], memory: dict[str, float]) -> None:
+    print("\nNon-streaming, wrk (latency ms; added = target − direct at the same concurrency)")
+    print(
+        f"{'c':>3} {'target':<14} {'req/s':>8} {'p50':>8} {'p90':>8} {'p99':>8} {'+p50':>8} {'+p90':>8} {'+p99':>8} {'errors':>7}"
+    )
+    for r in rows:
+        d = next(x for x in rows if x["target"] == "direct" and x["concurrency"] == r["concurrency"])
+        r["added_p50_ms"], r["added_p90_ms"], r["added_p99_ms"] = (r[k] - d[k] for k in ("p50_ms", "p90_ms", "p99_ms"))
+        print(
+            f"{r['concurrency']:>3} {r['target']:<14} {r['rps']:>8.1f} {r['p50_ms']:>8.2f} {r['p90_ms']:>8.2f} {r['p99_ms']:>8.2f}"
+            f" {r['added_p50_ms']:>8.2f} {r['added_p90_ms']:>8.2f} {r['added_p99_ms']:>8.2f} {r['errors']:>7}"
+        )
+    print("\nStreaming, time to first byte (ms)")
+    print(f"{'c':>3} {'target':<14} {'p50':>8} {'p90':>8} {'p99':>8} {'n':>5}")
+    for s in streaming:
+        print(f"{s['concurrency']:>3} {s['target']:<14} {s['p50']:>8.2f} {s['p90']:>8.2f} {s['p99']:>8.2f} {s['n']:>5}")
+    print(
+        f"\nGateway RSS: idle {memory['idle_mb']:.0f} MB, peak sampled under load {memory['peak_sampled_mb']:.0f} MB, after load {memory['after_load_mb']:.0f} MB"
+    )
+
+
+if __name__ == "__main__":
+    main()

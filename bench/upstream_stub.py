@@ -1,0 +1,73 @@
+"""An OpenAI-compatible upstream that answers at once with a fixed small response (plain and streamed).
+
+    python -m bench.upstream_stub --port 9100
+
+Raw ASGI, so that the stub itself adds as little as possible to what the benchmark measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import uvicorn
+
+ANSWER = {
+    "id": "chatcmpl-bench",
+    "object": "chat.completion",
+    "model": "stub",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 100, "completion_tokens": 1, "total_tokens": 101},
+}
+CHUNKS = [
+    {"choices": [{"index": 0, "delta": {"role": "assistant", "content": "ok"}, "finish_reason": None}]},
+    {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+]
+
+
+def _chunk_bytes() -> bytes:
+    events = []
+    for chunk in CHUNKS:
+        payload = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "model": "stub", **chunk}
+        events.append(f"data: {json.dumps(payload)}\n\n")
+    return ("".join(events) + "data: [DONE]\n\n").encode()
+
+
+STREAM_BODY = _chunk_bytes()
+
+
+async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    stream = b'"stream": true' in body or b'"stream":true' in body
+    if stream:
+        payload, content_type = STREAM_BODY, b"text/event-stream"
+    else:
+        payload, content_type = json.dumps({**ANSWER, "created": int(time.time())}).encode(), b"application/json"
+    headers = [(b"content-type", content_type), (b"content-length", str(len(payload)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()
