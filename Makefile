@@ -7,7 +7,7 @@ export LITELLM_LOCAL_MODEL_COST_MAP := True
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run test bench train eval lint soak
+.PHONY: install run test bench train eval lint
 
 install: $(STAMP)
 
@@ -23,8 +23,19 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest -q
 
-bench: $(STAMP)
+BENCH_STAMP := .venv-bench/.installed
+
+# LiteLLM's own proxy, for comparison only: in its own venv so its extra dependencies stay out of the gateway's.
+$(BENCH_STAMP): constraints.txt
+	$(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/pip install --quiet --upgrade pip
+	.venv-bench/bin/pip install --quiet -c constraints.txt 'litellm[proxy]==1.103.0'
+	touch $(BENCH_STAMP)
+
+bench: $(STAMP) $(BENCH_STAMP)
+	@command -v wrk >/dev/null || { echo "bench needs wrk: apt-get install wrk"; exit 1; }
 	$(BIN)/python -m bench.router_scoring
+	$(BIN)/python -m bench.gateway_overhead
 
 train: $(STAMP)
 	$(BIN)/llmrank train --data $(DATA) --out router_model/checkpoints/default

@@ -45,14 +45,17 @@ LUA = """
 counter = 0
 request = function()
   counter = counter + 1
-  local prompt = PROMPT_PREFIX .. (UNIQUE and (counter .. " " .. math.random(1, 1000000000) .. " ") or "") .. PROMPT_TEXT
-  local body = '{"model": "' .. MODEL .. '", "max_tokens": 16, "messages": [{"role": "user", "content": "' .. prompt .. '"}]}'
+  local salt = UNIQUE and (counter .. " " .. math.random(1, 1000000000) .. " ") or ""
+  local body = '{"model": "' .. MODEL .. '", "max_tokens": 16, "messages": '
+    .. '[{"role": "user", "content": "' .. salt .. PROMPT_TEXT .. '"}]}'
   return wrk.format("POST", "/v1/chat/completions", HEADERS, body)
 end
 done = function(summary, latency, requests)
-  io.write(string.format('WRKJSON {"requests": %d, "duration_us": %d, "errors": %d, "non2xx": %d, "p50": %d, "p90": %d, "p99": %d}\\n',
-    summary.requests, summary.duration, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    summary.errors.status, latency:percentile(50), latency:percentile(90), latency:percentile(99)))
+  local e = summary.errors
+  io.write(string.format(
+    'WRKJSON {"requests": %d, "duration_us": %d, "errors": %d, "non2xx": %d, "p50": %d, "p90": %d, "p99": %d}\\n',
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout, e.status,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99)))
 end
 """
 
@@ -118,7 +121,7 @@ def wrk(
     )
     script = workdir / f"wrk_{model}_{unique}.lua"
     script.write_text(
-        f'PROMPT_PREFIX = ""\nPROMPT_TEXT = "{PROMPT}"\nUNIQUE = {"true" if unique else "false"}\n'
+        f'PROMPT_TEXT = "{PROMPT}"\nUNIQUE = {"true" if unique else "false"}\n'
         f'MODEL = "{model}"\nHEADERS = {header_lua}\n' + LUA
     )
     threads = min(2, connections)
@@ -142,7 +145,7 @@ def wrk(
         timeout=duration + 60,
         check=True,
     )
-    line = next(l for l in result.stdout.splitlines() if l.startswith("WRKJSON "))
+    line = next(out for out in result.stdout.splitlines() if out.startswith("WRKJSON "))
     raw = json.loads(line.removeprefix("WRKJSON "))
     return {
         "requests": raw["requests"],
@@ -300,10 +303,8 @@ def main() -> None:
                     result = wrk(url, model, unique, headers, c, args.duration, work)
                     peak = max(peak, rss_mb(gateway.pid))
                     rows.append({"target": name, "concurrency": c, **result})
-                    print(
-                        f"  c={c:<3} {name:<14} {result['rps']:8.1f} req/s  p50 {result['p50_ms']:7.2f}  p99 {result['p99_ms']:7.2f} ms  errors {result['errors']}",
-                        flush=True,
-                    )
+                    summary = f"{result['rps']:8.1f} req/s  p50 {result['p50_ms']:7.2f}  p99 {result['p99_ms']:7.2f} ms"
+                    print(f"  c={c:<3} {name:<14} {summary}  errors {result['errors']}", flush=True)
             memory["after_load_mb"] = rss_mb(gateway.pid)
             memory["peak_sampled_mb"] = peak
             streaming = []
@@ -327,22 +328,24 @@ def main() -> None:
 
 def report(rows: list[dict[str, Any]], streaming: list[dict[str, Any]], memory: dict[str, float]) -> None:
     print("\nNon-streaming, wrk (latency ms; added = target − direct at the same concurrency)")
-    print(
-        f"{'c':>3} {'target':<14} {'req/s':>8} {'p50':>8} {'p90':>8} {'p99':>8} {'+p50':>8} {'+p90':>8} {'+p99':>8} {'errors':>7}"
-    )
+    columns = ("req/s", "p50", "p90", "p99", "+p50", "+p90", "+p99")
+    print(f"{'c':>3} {'target':<14}" + "".join(f" {c:>8}" for c in columns) + f" {'errors':>7}")
     for r in rows:
         d = next(x for x in rows if x["target"] == "direct" and x["concurrency"] == r["concurrency"])
         r["added_p50_ms"], r["added_p90_ms"], r["added_p99_ms"] = (r[k] - d[k] for k in ("p50_ms", "p90_ms", "p99_ms"))
+        values = [r[k] for k in ("p50_ms", "p90_ms", "p99_ms", "added_p50_ms", "added_p90_ms", "added_p99_ms")]
         print(
-            f"{r['concurrency']:>3} {r['target']:<14} {r['rps']:>8.1f} {r['p50_ms']:>8.2f} {r['p90_ms']:>8.2f} {r['p99_ms']:>8.2f}"
-            f" {r['added_p50_ms']:>8.2f} {r['added_p90_ms']:>8.2f} {r['added_p99_ms']:>8.2f} {r['errors']:>7}"
+            f"{r['concurrency']:>3} {r['target']:<14} {r['rps']:>8.1f}"
+            + "".join(f" {v:>8.2f}" for v in values)
+            + f" {r['errors']:>7}"
         )
     print("\nStreaming, time to first byte (ms)")
     print(f"{'c':>3} {'target':<14} {'p50':>8} {'p90':>8} {'p99':>8} {'n':>5}")
     for s in streaming:
         print(f"{s['concurrency']:>3} {s['target']:<14} {s['p50']:>8.2f} {s['p90']:>8.2f} {s['p99']:>8.2f} {s['n']:>5}")
     print(
-        f"\nGateway RSS: idle {memory['idle_mb']:.0f} MB, peak sampled under load {memory['peak_sampled_mb']:.0f} MB, after load {memory['after_load_mb']:.0f} MB"
+        f"\nGateway RSS: idle {memory['idle_mb']:.0f} MB, peak sampled under load {memory['peak_sampled_mb']:.0f} MB,"
+        f" after load {memory['after_load_mb']:.0f} MB"
     )
 
 
