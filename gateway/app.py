@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 from collections.abc import AsyncIterator, Mapping
 
@@ -70,6 +71,4 @@ def create_app(settings: Settings, router: Router | None = None, environ: Mappin
 
 def _checkpoint_profiles(settings: Settings) -> tuple[str, ...]:
     """Model profiles from the checkpoint's metadata, so config errors surface before the weights load."""
-    import json
-
     return tuple(json.loads((settings.checkpoint / "router.json").read_text())["models"])

@@ -83,12 +83,12 @@ class ServiceUnavailable(GatewayError):
     status, type, code = 503, "service_unavailable", "not_ready"
 
 
-def error_body(status: int, message: str, type_: str, param: str | None = None, code: str | None = None) -> dict:
+def error_body(message: str, type_: str, param: str | None = None, code: str | None = None) -> dict:
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
 def error_response(exc: GatewayError, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(error_body(exc.status, exc.message, exc.type, exc.param, exc.code), exc.status, headers)
+    return JSONResponse(error_body(exc.message, exc.type, exc.param, exc.code), exc.status, headers)
 
 
 async def handle_gateway_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -100,13 +100,13 @@ async def handle_http_exception(_request: Request, exc: Exception) -> JSONRespon
     assert isinstance(exc, HTTPException)
     mapped: dict[int, type[GatewayError]] = {404: NotFound, 405: InvalidRequest, 413: PayloadTooLarge}
     cls = mapped.get(exc.status_code, InvalidRequest)
-    body = error_body(exc.status_code, str(exc.detail), cls.type, None, None)
+    body = error_body(str(exc.detail), cls.type)
     return JSONResponse(body, exc.status_code)
 
 
 async def handle_unexpected(_request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled_error", error_type=type(exc).__name__, exc_info=exc)
-    return JSONResponse(error_body(500, "internal error", "api_error", None, "internal_error"), 500)
+    return JSONResponse(error_body("internal error", "api_error", None, "internal_error"), 500)
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import anyio
 import numpy as np
 import structlog
@@ -43,9 +45,10 @@ def resolve_tier(header: str | None, config: GatewayConfig) -> str:
     return tier
 
 
-async def decide(svc: Services, request: Request, chat: ChatRequest, config: GatewayConfig) -> Decision:
+async def decide(
+    svc: Services, request: Request, chat: ChatRequest, body: dict[str, Any], config: GatewayConfig
+) -> Decision:
     tier = resolve_tier(request.headers.get("x-budget-tier"), config)
-    body = chat.passthrough()
     prompt_tokens = await anyio.to_thread.run_sync(count_prompt_tokens, body["messages"])
     limit = chat.max_completion_tokens or chat.max_tokens
     output_tokens = min(limit or svc.settings.expected_output_tokens, svc.settings.expected_output_tokens)
@@ -75,9 +78,10 @@ async def chat_completions(request: Request) -> Response:
     svc = services(request)
     chat = parse_chat_request(await request.body())
     config = svc.config.current
+    body = chat.passthrough()
     headers: dict[str, str] = {}
     if chat.model in ROUTING_ALIASES:
-        decision = await decide(svc, request, chat, config)
+        decision = await decide(svc, request, chat, body, config)
         candidates: list[Backend] = [c.backend for c in decision.candidates][: 1 + svc.settings.max_fallbacks]
         headers = routing_headers(decision)
         svc.metrics.estimated_spend.labels(decision.chosen.name).inc(decision.candidates[0].cost)
@@ -89,10 +93,10 @@ async def chat_completions(request: Request) -> Response:
         candidates = [backend]
     tier_label = headers.get("x-llmrank-tier", "passthrough")
     if chat.stream:
-        stream = await svc.dispatcher.open_stream(candidates, chat.passthrough())
+        stream = await svc.dispatcher.open_stream(candidates, body)
         svc.metrics.selections.labels(stream.backend.name, tier_label).inc()
         return streaming_response(stream, {**headers, "x-llmrank-model": stream.backend.name})
-    answer = await svc.dispatcher.complete(candidates, chat.passthrough())
+    answer = await svc.dispatcher.complete(candidates, body)
     svc.metrics.selections.labels(answer.backend.name, tier_label).inc()
     return JSONResponse(answer.payload, headers={**headers, "x-llmrank-model": answer.backend.name})
 
@@ -102,7 +106,7 @@ async def route_only(request: Request) -> Response:
     svc = services(request)
     chat = parse_chat_request(await request.body())
     config = svc.config.current
-    decision = await decide(svc, request, chat, config)
+    decision = await decide(svc, request, chat, chat.passthrough(), config)
     profile = svc.engine.router.profiles.index(decision.chosen.profile)
     explained = await anyio.to_thread.run_sync(explain, svc, decision, profile)
     return JSONResponse(

@@ -29,7 +29,7 @@ async def _events(stream: OpenStream) -> AsyncIterator[bytes]:
             yield sse(chunk)
     except GatewayError as exc:
         log.warning("stream_failed_midway", backend=stream.backend.name, error=exc.message)
-        yield sse(error_body(exc.status, exc.message, exc.type, exc.param, exc.code))
+        yield sse(error_body(exc.message, exc.type, exc.param, exc.code))
         return
     finally:
         await stream.rest.aclose()
