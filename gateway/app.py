@@ -14,6 +14,7 @@ from starlette.middleware import Middleware
 
 from gateway.cache import FeatureCache
 from gateway.config_store import ConfigStore
+from gateway.cooldown import Cooldowns
 from gateway.dispatch import Dispatcher
 from gateway.errors import EXCEPTION_HANDLERS
 from gateway.metrics import Metrics
@@ -45,7 +46,7 @@ def create_app(settings: Settings, router: Router | None = None, environ: Mappin
             settings=settings,
             config=config,
             engine=RoutingEngine(loaded, cache, metrics),
-            dispatcher=Dispatcher(upstream, metrics),
+            dispatcher=Dispatcher(upstream, metrics, Cooldowns(settings.cooldown_failures, settings.cooldown_s)),
             cache=cache,
             metrics=metrics,
         )

@@ -9,6 +9,7 @@ from typing import Any
 
 import structlog
 
+from gateway.cooldown import Cooldowns
 from gateway.errors import GatewayError, UpstreamError
 from gateway.metrics import Metrics
 from gateway.registry import Backend
@@ -32,9 +33,10 @@ class OpenStream:
 
 
 class Dispatcher:
-    def __init__(self, upstream: Upstream, metrics: Metrics) -> None:
+    def __init__(self, upstream: Upstream, metrics: Metrics, cooldowns: Cooldowns) -> None:
         self.upstream = upstream
         self.metrics = metrics
+        self.cooldowns = cooldowns
 
     async def complete(self, candidates: Sequence[Backend], body: dict[str, Any]) -> Answer:
         errors: list[GatewayError] = []
@@ -49,6 +51,7 @@ class Dispatcher:
                 errors.append(exc)
                 continue
             self.metrics.upstream_seconds.labels(backend.name, "ok").observe(time.perf_counter() - started)
+            self.cooldowns.succeeded(backend.name)
             self.metrics.spend.labels(backend.name).inc(cost)
             log.info("upstream_answered", backend=backend.name, cost=cost, tried=len(errors) + 1)
             return Answer(backend, payload, cost)
@@ -68,6 +71,7 @@ class Dispatcher:
                 exc = raised
             else:
                 self.metrics.upstream_seconds.labels(backend.name, "first_chunk").observe(time.perf_counter() - started)
+                self.cooldowns.succeeded(backend.name)
                 return OpenStream(backend, first, chunks)
             await chunks.aclose()
             self._failed(backend, exc, started)
@@ -80,6 +84,8 @@ class Dispatcher:
         self.metrics.upstream_seconds.labels(backend.name, "error").observe(time.perf_counter() - started)
         self.metrics.fallbacks.labels(backend.name, exc.code or exc.type).inc()
         log.warning("upstream_failed", backend=backend.name, status=exc.status, error=exc.message)
+        if exc.retriable and self.cooldowns.failed(backend.name):
+            self.metrics.cooldowns.labels(backend.name).inc()
 
 
 def _all_failed(errors: list[GatewayError]) -> GatewayError:

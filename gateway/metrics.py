@@ -39,5 +39,6 @@ class Metrics:
         self.estimated_spend = Counter(
             "llmrank_estimated_spend_dollars", "router's cost estimate", ["backend"], registry=r
         )
+        self.cooldowns = Counter("llmrank_cooldowns", "times a failing backend was set aside", ["backend"], registry=r)
         self.config_reloads = Counter("llmrank_config_reloads", "registry reloads", ["result"], registry=r)
         self.redis_up = Gauge("llmrank_redis_up", "1 when the feature cache reaches Redis", registry=r)

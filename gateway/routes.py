@@ -82,7 +82,8 @@ async def chat_completions(request: Request) -> Response:
     headers: dict[str, str] = {}
     if chat.model in ROUTING_ALIASES:
         decision = await decide(svc, request, chat, body, config)
-        candidates: list[Backend] = [c.backend for c in decision.candidates][: 1 + svc.settings.max_fallbacks]
+        ranked = svc.dispatcher.cooldowns.available([c.backend for c in decision.candidates])
+        candidates: list[Backend] = ranked[: 1 + svc.settings.max_fallbacks]
         headers = routing_headers(decision)
         svc.metrics.estimated_spend.labels(decision.chosen.name).inc(decision.candidates[0].cost)
     else:

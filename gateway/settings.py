@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     api_keys: list[str] = Field(default_factory=list, description="Gateway keys; empty means no auth.")
     max_fallbacks: int = Field(2, ge=0)
     upstream_timeout_s: float = Field(60.0, gt=0)
+    cooldown_failures: int = Field(3, ge=1, description="retriable failures in a row before a backend sits out")
+    cooldown_s: float = Field(30.0, ge=0)
     expected_output_tokens: int = Field(256, gt=0)
     reload_interval_s: float = Field(2.0, gt=0)
     log_format: Literal["auto", "json", "console"] = "auto"

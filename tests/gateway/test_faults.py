@@ -187,3 +187,19 @@ def test_hot_reload_applies_a_valid_edit_and_keeps_serving_on_an_invalid_one(gat
     assert "models.yaml" in error and "api_key" in error and "sk-should-not-be-here" not in error
     assert "extra" in model_ids()
     assert ask(url).status_code == 200
+
+
+def test_a_backend_that_keeps_failing_is_skipped_until_its_cooldown_ends(gateway_factory, upstream):
+    base, control = upstream
+    control.behaviour["strong"] = "error500"
+    url = gateway_factory(standard_backends(base), cooldown_failures=2, cooldown_s=1.0)
+    for _ in range(2):
+        assert ask(url).headers["x-llmrank-model"] == "mid"
+    assert [name for name, _ in control.received] == ["strong", "mid", "strong", "mid"]
+    control.received.clear()
+    assert ask(url).headers["x-llmrank-model"] == "mid"
+    assert [name for name, _ in control.received] == ["mid"]
+    assert 'llmrank_cooldowns_total{backend="strong"} 1.0' in httpx.get(f"{url}/metrics").text
+    control.behaviour["strong"] = "ok"
+    time.sleep(1.1)
+    assert ask(url).headers["x-llmrank-model"] == "strong"
