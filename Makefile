@@ -7,7 +7,7 @@ export LITELLM_LOCAL_MODEL_COST_MAP := True
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run test bench train eval lint
+.PHONY: install run test bench train eval lint soak
 
 install: $(STAMP)
 
@@ -42,6 +42,9 @@ train: $(STAMP)
 
 eval: $(STAMP)
 	$(BIN)/llmrank eval --data $(DATA) --json docs/results/eval.json --plot docs/results/pareto.png
+
+soak: $(STAMP)
+	$(BIN)/python -m tests.soak --duration 600 --clients 50
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
