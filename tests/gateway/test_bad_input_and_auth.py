@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import httpx
 import openai
 import pytest
@@ -134,3 +136,36 @@ def test_body_fields_cannot_redirect_or_alter_the_upstream_call(gateway_factory,
     assert "mock_response" in body and body["api_base"] == hostile["api_base"]  # travelled as inert JSON only
     assert "extra_headers" not in body
     assert control.authorization[-1] == f"Bearer {secret}"
+
+
+def test_no_secret_in_any_log_record_even_at_debug(gateway_factory, upstream, caplog):
+    """LiteLLM and uvicorn log through the standard library; none of their records may carry a key."""
+    base, control = upstream
+    secret, gateway_key = "sk-upstream-debug-secret", "gw-debug-secret"
+    backends = [backend_entry("keyed", "gpt-4-1106-preview", f"{base}/b/keyed/v1", 1e-5, api_key_env="KEYED_KEY")]
+    url = gateway_factory(backends, environ={"KEYED_KEY": secret}, api_keys=[gateway_key])
+    caplog.set_level(logging.DEBUG)
+    auth = {"Authorization": f"Bearer {gateway_key}"}
+    body = {"model": "auto", "messages": [{"role": "user", "content": "x"}]}
+    assert httpx.post(f"{url}/v1/chat/completions", json=body, headers=auth).status_code == 200
+    control.behaviour["keyed"] = "error500"
+    assert httpx.post(f"{url}/v1/chat/completions", json=body, headers=auth).status_code == 502
+    assert (
+        httpx.post(f"{url}/v1/chat/completions", json=body, headers={"Authorization": "Bearer wrong"}).status_code
+        == 401
+    )
+    assert caplog.records
+    assert secret not in caplog.text and gateway_key not in caplog.text
+
+
+def test_metrics_never_carry_prompt_text(gateway_factory, upstream):
+    base, _ = upstream
+    url = gateway_factory(standard_backends(base))
+    marker = "zebra-marker-7731"
+    for model in ("auto", "cheap", marker):
+        httpx.post(
+            f"{url}/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": marker}]}
+        )
+    httpx.post(f"{url}/v1/{marker}", json={})
+    metrics = httpx.get(f"{url}/metrics").text
+    assert "llmrank_requests_total" in metrics and marker not in metrics
