@@ -12,11 +12,12 @@ import structlog
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from gateway.cache import FeatureCache
+from gateway.cache import FeatureCache, RedisLink
 from gateway.config_store import ConfigStore
 from gateway.cooldown import Cooldowns
 from gateway.dispatch import Dispatcher
 from gateway.errors import EXCEPTION_HANDLERS
+from gateway.feedback import FeedbackStore
 from gateway.metrics import Metrics
 from gateway.middleware import AuthMiddleware, BodyLimitMiddleware, RequestContextMiddleware
 from gateway.routes import ROUTES
@@ -24,6 +25,7 @@ from gateway.routing import RoutingEngine
 from gateway.services import Services
 from gateway.settings import Settings
 from gateway.upstream import Upstream
+from router_model.calibrate import calibrated_names
 from router_model.router import Router
 
 log = structlog.get_logger(__name__)
@@ -39,8 +41,9 @@ def create_app(settings: Settings, router: Router | None = None, environ: Mappin
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         loaded = router if router is not None else await asyncio.to_thread(Router.load, settings.checkpoint)
-        cache = FeatureCache(settings.redis_url, settings.cache_ttl_s, settings.cache_max_entries)
-        log.info("redis", state=await cache.ping())
+        redis = RedisLink(settings.redis_url)
+        log.info("redis", state=await redis.ping())
+        cache = FeatureCache(redis, settings.cache_ttl_s, settings.cache_max_entries)
         upstream = Upstream(lambda: config.current.api_keys, settings.upstream_timeout_s)
         app.state.services = Services(
             settings=settings,
@@ -48,6 +51,7 @@ def create_app(settings: Settings, router: Router | None = None, environ: Mappin
             engine=RoutingEngine(loaded, cache, metrics),
             dispatcher=Dispatcher(upstream, metrics, Cooldowns(settings.cooldown_failures, settings.cooldown_s)),
             cache=cache,
+            feedback=FeedbackStore(redis, settings.feedback_file, settings.feedback_ttl_s),
             metrics=metrics,
         )
         watcher = asyncio.create_task(config.watch(settings.reload_interval_s))
@@ -56,7 +60,7 @@ def create_app(settings: Settings, router: Router | None = None, environ: Mappin
             yield
         finally:
             watcher.cancel()
-            await cache.close()
+            await redis.close()
 
     return Starlette(
         routes=ROUTES,
@@ -71,5 +75,7 @@ def create_app(settings: Settings, router: Router | None = None, environ: Mappin
 
 
 def _checkpoint_profiles(settings: Settings) -> tuple[str, ...]:
-    """Model profiles from the checkpoint's metadata, so config errors surface before the weights load."""
-    return tuple(json.loads((settings.checkpoint / "router.json").read_text())["models"])
+    """Trained and calibrated profiles from the checkpoint's metadata, so config errors surface before the weights
+    load."""
+    trained = tuple(json.loads((settings.checkpoint / "router.json").read_text())["models"])
+    return trained + calibrated_names(settings.checkpoint)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import Literal
+from collections.abc import Awaitable
+from typing import Any, Literal
 
 import structlog
 from redis import asyncio as aioredis
@@ -36,66 +37,32 @@ class LRUCache:
         return len(self._items)
 
 
-class FeatureCache:
-    """`get` / `set` never raise: after a Redis error the cache serves from memory and retries Redis later."""
+class RedisLink:
+    """One Redis connection whose calls never raise: after an error, calls are skipped for `retry_after_s`, then
+    tried again (redis-py reconnects by itself)."""
 
-    def __init__(
-        self,
-        redis_url: str | None,
-        ttl_s: int,
-        max_entries: int,
-        timeout_s: float = 0.25,
-        retry_after_s: float = 2.0,
-    ) -> None:
-        self.ttl_s = ttl_s
-        self.local = LRUCache(max_entries)
-        self.retry_after_s = retry_after_s
-        self._redis = (
-            aioredis.Redis.from_url(redis_url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
-            if redis_url
-            else None
+    def __init__(self, url: str | None, timeout_s: float = 0.25, retry_after_s: float = 2.0) -> None:
+        self.client = (
+            aioredis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s) if url else None
         )
+        self.retry_after_s = retry_after_s
         self._down_until = 0.0
         self._was_down = False
 
     @property
     def state(self) -> RedisState:
-        if self._redis is None:
+        if self.client is None:
             return "disabled"
         return "down" if self._was_down else "up"
 
-    async def get(self, key: str) -> bytes | None:
-        value = self.local.get(key)
-        if value is not None or not self._redis_usable():
-            return value
-        remote = await self._call(self._redis.get(key))  # type: ignore[union-attr]
-        if isinstance(remote, bytes):
-            self.local.set(key, remote)
-            return remote
-        return None
+    @property
+    def usable(self) -> bool:
+        return self.client is not None and time.monotonic() >= self._down_until
 
-    async def set(self, key: str, value: bytes) -> None:
-        self.local.set(key, value)
-        if self._redis_usable():
-            await self._call(self._redis.set(key, value, ex=self.ttl_s))  # type: ignore[union-attr]
-
-    async def ping(self) -> RedisState:
-        if self._redis is None:
-            return "disabled"
-        self._down_until = 0.0
-        await self._call(self._redis.ping())
-        return self.state
-
-    async def close(self) -> None:
-        if self._redis is not None:
-            await self._redis.aclose()
-
-    def _redis_usable(self) -> bool:
-        return self._redis is not None and time.monotonic() >= self._down_until
-
-    async def _call(self, op: object) -> object:
+    async def call(self, op: Awaitable[Any]) -> Any:
+        """The command's result, or None when Redis failed (the failure is logged once per outage)."""
         try:
-            result = await op  # type: ignore[misc]
+            result = await op
         except (TimeoutError, RedisError, OSError) as exc:
             self._down_until = time.monotonic() + self.retry_after_s
             if not self._was_down:
@@ -106,3 +73,38 @@ class FeatureCache:
             log.info("redis_reconnected")
             self._was_down = False
         return result
+
+    async def ping(self) -> RedisState:
+        if self.client is None:
+            return "disabled"
+        self._down_until = 0.0
+        await self.call(self.client.ping())
+        return self.state
+
+    async def close(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
+
+
+class FeatureCache:
+    """`get` / `set` never raise: with Redis down the cache serves from memory and retries Redis later."""
+
+    def __init__(self, redis: RedisLink, ttl_s: int, max_entries: int) -> None:
+        self.redis = redis
+        self.ttl_s = ttl_s
+        self.local = LRUCache(max_entries)
+
+    async def get(self, key: str) -> bytes | None:
+        value = self.local.get(key)
+        if value is not None or not self.redis.usable:
+            return value
+        remote = await self.redis.call(self.redis.client.get(key))  # type: ignore[union-attr]
+        if isinstance(remote, bytes):
+            self.local.set(key, remote)
+            return remote
+        return None
+
+    async def set(self, key: str, value: bytes) -> None:
+        self.local.set(key, value)
+        if self.redis.usable:
+            await self.redis.call(self.redis.client.set(key, value, ex=self.ttl_s))  # type: ignore[union-attr]

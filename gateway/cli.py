@@ -19,9 +19,24 @@ def _offline_environment() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def _limit_malloc_arenas(arenas: int = 2) -> None:
+    """glibc gives each thread that allocates its own arena; the encoder and token-counting worker threads would
+    otherwise grow RSS by fragmentation under sustained load. No-op off glibc."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name:
+        try:
+            ctypes.CDLL(name).mallopt(-8, arenas)  # M_ARENA_MAX
+        except (OSError, AttributeError):
+            pass
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    _limit_malloc_arenas()
     from gateway.app import create_app
     from gateway.logs import configure_logging
 
@@ -71,6 +86,24 @@ def _route(args: argparse.Namespace) -> int:
     return 0
 
 
+def _calibrate(args: argparse.Namespace) -> int:
+    from router_model.commands import run_calibrate, run_calibrate_from_feedback
+
+    if args.from_feedback:
+        from gateway.feedback import read_feedback
+
+        settings = Settings()
+        entries = read_feedback(settings.redis_url, settings.feedback_file)
+        print(f"{len(entries)} feedback scores from Redis ({settings.redis_url}) and {settings.feedback_file}")
+        run_calibrate_from_feedback(entries, args.checkpoint, args.min_rows, args.seed)
+        return 0
+    if not (args.backend and args.data):
+        print("llmrank calibrate: --backend and --data are required without --from-feedback", file=sys.stderr)
+        return 2
+    run_calibrate(args.backend, args.data, args.checkpoint, args.seed)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llmrank", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -104,6 +137,19 @@ def build_parser() -> argparse.ArgumentParser:
     ro.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
     ro.add_argument("--config", type=Path, default=DEFAULT_CONFIG_DIR, help="folder with tiers.yaml")
     ro.set_defaults(run=_route)
+
+    ca = sub.add_parser("calibrate", help="fit a new backend's profile from its scored prompts, no retraining")
+    ca.add_argument("--backend", help="the profile name to create (use it as `profile:` in models.yaml)")
+    ca.add_argument("--data", type=Path, help="JSONL {prompt, quality, cost?} or RouterBench columns")
+    ca.add_argument(
+        "--from-feedback",
+        action="store_true",
+        help="fit a profile per backend from POST /v1/feedback scores (Redis stream and LLMRANK_FEEDBACK_FILE)",
+    )
+    ca.add_argument("--min-rows", type=int, default=10, help="with --from-feedback: fewest scores to fit a backend")
+    ca.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
+    ca.add_argument("--seed", type=int, default=7)
+    ca.set_defaults(run=_calibrate)
     return parser
 
 

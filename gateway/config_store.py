@@ -51,8 +51,10 @@ class ConfigStore:
         self._environ = environ
         self._metrics = metrics
         self._stamp = self._read_stamp()
+        self._borrowed_announced: set[tuple[str, str]] = set()
         self.current = load_gateway_config(models_file, tiers_file, self._profiles, environ)
         self.last_error: str | None = None
+        self._announce_borrowed_profiles()
 
     def _read_stamp(self) -> tuple[tuple[int, int], ...]:
         stamps = []
@@ -78,9 +80,24 @@ class ConfigStore:
             log.error("config_reload_rejected", error=str(exc), keeping="last good config")
             return False
         self.last_error = None
+        self._announce_borrowed_profiles()
         self._metrics.config_reloads.labels("applied").inc()
         log.info("config_reloaded", backends=[b.name for b in self.current.registry.enabled])
         return True
+
+    def _announce_borrowed_profiles(self) -> None:
+        """A backend scored by another model's profile is logged once, so nobody mistakes it for calibrated."""
+        for backend in self.current.registry.enabled:
+            key = (backend.name, backend.profile)
+            if backend.profile != backend.name and key not in self._borrowed_announced:
+                self._borrowed_announced.add(key)
+                log.info(
+                    "profile_borrowed",
+                    backend=backend.name,
+                    profile=backend.profile,
+                    quality_offset=backend.quality_offset,
+                    hint="run `llmrank calibrate` with this backend's scored prompts for a profile of its own",
+                )
 
     async def watch(self, interval_s: float) -> None:
         while True:

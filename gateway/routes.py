@@ -16,9 +16,10 @@ from starlette.routing import Route
 from gateway.config_store import GatewayConfig
 from gateway.conversation import routing_text
 from gateway.errors import InvalidRequest, NotFound, ServiceUnavailable
+from gateway.feedback import RoutedRequest
 from gateway.registry import Backend
 from gateway.routing import Decision
-from gateway.schemas import ROUTING_ALIASES, ChatRequest, parse_chat_request
+from gateway.schemas import ROUTING_ALIASES, ChatRequest, parse_chat_request, parse_feedback
 from gateway.services import Services
 from gateway.streaming import streaming_response
 from gateway.upstream import count_prompt_tokens
@@ -85,6 +86,11 @@ async def chat_completions(request: Request) -> Response:
         ranked = svc.dispatcher.cooldowns.available([c.backend for c in decision.candidates])
         candidates: list[Backend] = ranked[: 1 + svc.settings.max_fallbacks]
         headers = routing_headers(decision)
+        await svc.feedback.remember(
+            RoutedRequest(
+                request.state.request_id, decision.chosen.name, decision.chosen.profile, decision.vector.to_bytes()
+            )
+        )
         svc.metrics.estimated_spend.labels(decision.chosen.name).inc(decision.candidates[0].cost)
     else:
         backend = config.registry.get(chat.model)
@@ -153,6 +159,21 @@ def explain(svc: Services, decision: Decision, profile: int, top: int = 8) -> li
     ]
 
 
+async def feedback(request: Request) -> Response:
+    """A 0–1 outcome score for an earlier routed request, stored with its features for calibration."""
+    svc = services(request)
+    report = parse_feedback(await request.body())
+    routed = await svc.feedback.record(report.request_id, report.score)
+    if routed is None:
+        raise NotFound(
+            f"no routed request {report.request_id!r} (unknown, not routed with model=auto, or older than "
+            f"{svc.settings.feedback_ttl_s} s)",
+            param="request_id",
+            code="request_not_found",
+        )
+    return JSONResponse({"status": "recorded", "request_id": routed.request_id, "backend": routed.backend})
+
+
 async def list_models(request: Request) -> Response:
     config = services(request).config.current
     data = [{"id": alias, "object": "model", "created": 0, "owned_by": "llmrank"} for alias in ROUTING_ALIASES]
@@ -171,7 +192,7 @@ async def readyz(request: Request) -> Response:
     svc: Services | None = getattr(request.app.state, "services", None)
     if svc is None:
         return JSONResponse({"ready": False, "router": "loading"}, status_code=503)
-    redis_state = await svc.cache.ping()
+    redis_state = await svc.cache.redis.ping()
     svc.metrics.redis_up.set(1 if redis_state == "up" else 0)
     return JSONResponse(
         {
@@ -194,6 +215,7 @@ ROUTES = [
     Route("/v1/chat/completions", chat_completions, methods=["POST"]),
     Route("/v1/route", route_only, methods=["POST"]),
     Route("/v1/models", list_models, methods=["GET"]),
+    Route("/v1/feedback", feedback, methods=["POST"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
     Route("/metrics", metrics, methods=["GET"]),

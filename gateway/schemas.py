@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, field_validator
 
 from gateway.errors import InvalidRequest
 
 ROUTING_ALIASES = ("auto",)
+M = TypeVar("M", bound=BaseModel)
 ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
 
 
@@ -54,7 +55,22 @@ class ChatRequest(BaseModel):
         return body
 
 
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: StrictStr = Field(min_length=1, max_length=128)
+    score: float = Field(ge=0.0, le=1.0, allow_inf_nan=False)
+
+
 def parse_chat_request(raw: bytes) -> ChatRequest:
+    return _parse(raw, ChatRequest)
+
+
+def parse_feedback(raw: bytes) -> FeedbackRequest:
+    return _parse(raw, FeedbackRequest)
+
+
+def _parse(raw: bytes, model: type[M]) -> M:
     try:
         payload = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
@@ -62,7 +78,7 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
     if not isinstance(payload, dict):
         raise InvalidRequest("request body must be a JSON object", code="invalid_json")
     try:
-        return ChatRequest.model_validate(payload)
+        return model.model_validate(payload)
     except ValidationError as exc:
         err = exc.errors()[0]
         param = ".".join(str(p) for p in err["loc"]) or None

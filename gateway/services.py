@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from gateway.cache import FeatureCache
 from gateway.config_store import ConfigStore
 from gateway.dispatch import Dispatcher
+from gateway.feedback import FeedbackStore
 from gateway.metrics import Metrics
 from gateway.routing import RoutingEngine
 from gateway.settings import Settings
@@ -19,4 +20,5 @@ class Services:
     engine: RoutingEngine
     dispatcher: Dispatcher
     cache: FeatureCache
+    feedback: FeedbackStore
     metrics: Metrics

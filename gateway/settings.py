@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     cooldown_s: float = Field(30.0, ge=0)
     expected_output_tokens: int = Field(256, gt=0)
     reload_interval_s: float = Field(2.0, gt=0)
+    feedback_ttl_s: int = Field(24 * 3600, gt=0, description="how long a request id can still receive feedback")
+    feedback_file: Path = Path.home() / ".cache" / "llmrank" / "feedback.jsonl"
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from router_model.calibrate import fit_profile, read_calibration_rows
 from router_model.checkpoint import Checkpoint, load_checkpoint
 from router_model.data import RouterBenchData, load_routerbench, stratified_split
 from router_model.encoder import DEFAULT_CACHE_DIR, Encoder
 from router_model.evaluate import evaluate, format_report, plot_pareto
 from router_model.explain import attributions
-from router_model.router import DEFAULT_HEAD, Router
+from router_model.router import DEFAULT_HEAD, PromptVector, Router
 from router_model.train import TrainConfig, embed_prompts, file_digest, predict, train
 
 
@@ -66,7 +67,7 @@ def run_route(prompt: str, checkpoint_dir: Path, lam: float, tier: str, top: int
     router = Router.load(checkpoint_dir)
     vector = router.vectorize([prompt])[0]
     quality = router.quality([vector])[0]
-    cost = router.checkpoint.cost_model.predict(np.array([len(prompt)]))[0]
+    cost = router.estimated_cost([prompt])[0]
     utility = quality - lam * cost
     chosen = int(np.lexsort((cost, -utility))[0])
     lines = [f"tier {tier} (λ = {lam:g}) → {router.profiles[chosen]}", "", "utility = q̂ − λ·ĉ per model:"]
@@ -91,4 +92,48 @@ def run_route(prompt: str, checkpoint_dir: Path, lam: float, tier: str, top: int
     return "\n".join(lines)
 
 
-__all__ = ["TrainConfig", "run_eval", "run_route", "run_train"]
+def run_calibrate(backend: str, data_path: Path, checkpoint_dir: Path, seed: int = 7) -> Path:
+    """Fit `backend`'s weight vector from its rows, write it beside the checkpoint, print its card."""
+    router = Router.load(checkpoint_dir)
+    if backend in router.checkpoint.models:
+        raise ValueError(f"{backend!r} is already a trained model of {checkpoint_dir}")
+    prompts, quality, cost = read_calibration_rows(data_path, backend)
+    if len(prompts) < 10:
+        raise ValueError(f"{data_path}: {len(prompts)} usable rows; calibration needs at least 10")
+    vectors = router.vectorize(prompts)
+    n_chars = np.array([len(p) for p in prompts])
+    profile = fit_profile(backend, router.hidden(vectors), quality, n_chars, cost, seed)
+    profile.card.update(data=str(data_path), checkpoint_version=router.version, costs_given=cost is not None)
+    path = profile.save(checkpoint_dir)
+    print(f"wrote {path}: {json.dumps(profile.card)}")
+    return path
+
+
+def run_calibrate_from_feedback(
+    entries: Sequence[Mapping[str, Any]], checkpoint_dir: Path, min_rows: int = 10, seed: int = 7
+) -> list[Path]:
+    """One profile per backend with at least `min_rows` scores, fitted on the features stored with each score.
+
+    A backend named like a trained model gets the profile `<name>+feedback`, so it never shadows the trained one.
+    """
+    router = Router.load(checkpoint_dir)
+    by_backend: dict[str, list[Mapping[str, Any]]] = {}
+    for entry in entries:
+        by_backend.setdefault(str(entry["backend"]), []).append(entry)
+    written = []
+    n_features = len(router.featurizer.names)
+    for backend, rows in sorted(by_backend.items()):
+        if len(rows) < min_rows:
+            print(f"{backend}: {len(rows)} scores, fewer than {min_rows}; skipped")
+            continue
+        name = f"{backend}+feedback" if backend in router.checkpoint.models else backend
+        vectors = [PromptVector.from_bytes(r["vector"], n_features) for r in rows]
+        quality = np.array([float(r["score"]) for r in rows])
+        profile = fit_profile(name, router.hidden(vectors), quality, np.zeros(len(rows)), None, seed)
+        profile.card.update(source="feedback", checkpoint_version=router.version)
+        written.append(profile.save(checkpoint_dir))
+        print(f"{name}: fitted from {len(rows)} scores: {json.dumps(profile.card)}")
+    return written
+
+
+__all__ = ["TrainConfig", "run_calibrate", "run_calibrate_from_feedback", "run_eval", "run_route", "run_train"]

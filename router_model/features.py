@@ -37,15 +37,15 @@ def feature_infos(models: Sequence[str]) -> list[FeatureInfo]:
     return infos
 
 
-def _ridge(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def ridge(x: np.ndarray, y: np.ndarray, alpha: float = RIDGE_ALPHA) -> np.ndarray:
     """Closed-form ridge regression with a bias column; returns (d + 1,) weights."""
     xb = np.hstack([x, np.ones((len(x), 1), dtype=x.dtype)])
-    reg = RIDGE_ALPHA * np.eye(xb.shape[1])
+    reg = alpha * np.eye(xb.shape[1])
     reg[-1, -1] = 0.0
     return np.linalg.solve(xb.T @ xb + reg, xb.T @ y)
 
 
-def _apply_ridge(w: np.ndarray, x: np.ndarray) -> np.ndarray:
+def apply_ridge(w: np.ndarray, x: np.ndarray) -> np.ndarray:
     return x @ w[:-1] + w[-1]
 
 
@@ -79,7 +79,7 @@ class Featurizer:
         signals = FittedSignals(
             bank_embeddings=embeddings.astype(np.float16),
             bank_quality=quality.astype(np.float32),
-            difficulty_w=_ridge(embeddings.astype(np.float64), quality.mean(axis=1)),
+            difficulty_w=ridge(embeddings.astype(np.float64), quality.mean(axis=1)),
             difficulty_cuts=np.quantile(difficulty, [1 / 3, 2 / 3]),
         )
         featurizer = cls(models, signals)
@@ -97,7 +97,7 @@ class Featurizer:
         rules = np.array([rule_features(ParsedPrompt.of(p)) for p in prompts], dtype=np.float32)
         rules = rules.reshape(len(prompts), len(RULE_FEATURES))
         if difficulty is None:
-            difficulty = 1.0 - _apply_ridge(self.signals.difficulty_w, embeddings.astype(np.float64))
+            difficulty = 1.0 - apply_ridge(self.signals.difficulty_w, embeddings.astype(np.float64))
         level = np.searchsorted(self.signals.difficulty_cuts, difficulty) / 2.0
         proxy = self.proxy_success(embeddings, exclude)
         return np.hstack([rules, difficulty[:, None], level[:, None], proxy]).astype(np.float32)
@@ -127,5 +127,5 @@ def _out_of_fold_mean_quality(embeddings: np.ndarray, quality: np.ndarray, seed:
     x = embeddings.astype(np.float64)
     for fold in range(DIFFICULTY_FOLDS):
         held = folds == fold
-        predicted[held] = _apply_ridge(_ridge(x[~held], target[~held]), x[held])
+        predicted[held] = apply_ridge(ridge(x[~held], target[~held]), x[held])
     return predicted

@@ -64,11 +64,15 @@ class LLMRankNet(nn.Module):
         self.feature_mean.copy_(mean)
         self.feature_std.copy_(std.clamp_min(1e-6))
 
-    def forward(self, features: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+    def hidden(self, features: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+        """The shared representation the last layer reads: one weight vector per model turns it into a score."""
         parts = []
         if self.features_branch is not None:
             z = (features - self.feature_mean) / self.feature_std  # (B, F)
             parts.append(self.features_branch(z))  # (B, 256)
         if self.text_branch is not None:
             parts.append(self.text_branch(embedding))  # (B, 256)
-        return self.fused(torch.cat(parts, dim=-1))  # (B, m)
+        return self.fused[:-1](torch.cat(parts, dim=-1))  # (B, 256)
+
+    def forward(self, features: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+        return self.fused[-1](self.hidden(features, embedding))  # (B, m)

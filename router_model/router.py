@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
+from router_model.calibrate import CalibratedProfile, load_calibrated
 from router_model.checkpoint import Checkpoint, load_checkpoint
 from router_model.encoder import DEFAULT_CACHE_DIR, Encoder
 from router_model.text import embedding_text
@@ -36,21 +37,27 @@ class PromptVector:
 class Router:
     """Scores prompts with a checkpoint's heads; `quality(...)` is q̂ per model profile."""
 
-    def __init__(self, checkpoint: Checkpoint, encoder: Encoder) -> None:
+    def __init__(self, checkpoint: Checkpoint, encoder: Encoder, calibrated: Sequence[CalibratedProfile] = ()) -> None:
         # numpy's BLAS threads spin after each call and starve torch's on a small machine: 56 → 14 ms per prompt.
         threadpool_limits(1, user_api="blas")
         self.checkpoint = checkpoint
         self.encoder = encoder
         self.featurizer = checkpoint.featurizer
+        self.calibrated = tuple(calibrated)
+        clash = set(checkpoint.models) & {c.name for c in self.calibrated}
+        if clash:
+            raise ValueError(f"calibrated profiles shadow trained models: {', '.join(sorted(clash))}")
 
     @classmethod
     def load(cls, directory: Path, cache_dir: Path = DEFAULT_CACHE_DIR) -> Router:
         checkpoint = load_checkpoint(directory)
-        return cls(checkpoint, Encoder(max_tokens=int(checkpoint.encoder["max_tokens"]), cache_dir=cache_dir))
+        encoder = Encoder(max_tokens=int(checkpoint.encoder["max_tokens"]), cache_dir=cache_dir)
+        return cls(checkpoint, encoder, load_calibrated(directory))
 
     @property
     def profiles(self) -> tuple[str, ...]:
-        return self.checkpoint.models
+        """Trained models first, then calibrated ones: the columns of `quality`."""
+        return self.checkpoint.models + tuple(c.name for c in self.calibrated)
 
     @property
     def version(self) -> str:
@@ -63,7 +70,32 @@ class Router:
 
     @torch.inference_mode()
     def quality(self, vectors: Sequence[PromptVector], head: str = DEFAULT_HEAD) -> np.ndarray:
-        """(n, m) network outputs for the given head, one column per profile."""
-        features = torch.from_numpy(np.stack([v.features for v in vectors]))
-        embeddings = torch.from_numpy(np.stack([v.embedding for v in vectors]))
-        return self.checkpoint.heads[head].net(features, embeddings).numpy()
+        """(n, m) network outputs for the given head; the default head also scores calibrated profiles."""
+        net = self.checkpoint.heads[head].net
+        hidden = net.hidden(*_tensors(vectors))  # (n, 256)
+        trained = net.fused[-1](hidden).numpy()  # (n, m_trained)
+        if head != DEFAULT_HEAD or not self.calibrated:
+            return trained
+        extra = np.stack([c.score(hidden.numpy()) for c in self.calibrated], axis=1)
+        return np.concatenate([trained, extra.astype(trained.dtype)], axis=1)
+
+    def estimated_cost(self, prompts: Sequence[str]) -> np.ndarray:
+        """(n, m) dollars per query from prompt length; a calibrated profile without costs gets the median."""
+        n_chars = np.array([len(p) for p in prompts])
+        trained = self.checkpoint.cost_model.predict(n_chars)
+        extra = [
+            c.cost_model.predict(n_chars)[:, 0] if c.cost_model is not None else np.median(trained, axis=1)
+            for c in self.calibrated
+        ]
+        return np.column_stack([trained, *extra]) if extra else trained
+
+    @torch.inference_mode()
+    def hidden(self, vectors: Sequence[PromptVector]) -> np.ndarray:
+        """(n, 256) the default network's shared representation, what calibrated profiles read."""
+        return self.checkpoint.heads[DEFAULT_HEAD].net.hidden(*_tensors(vectors)).numpy()
+
+
+def _tensors(vectors: Sequence[PromptVector]) -> tuple[torch.Tensor, torch.Tensor]:
+    features = torch.from_numpy(np.stack([v.features for v in vectors]))
+    embeddings = torch.from_numpy(np.stack([v.embedding for v in vectors]))
+    return features, embeddings

@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from router_model.checkpoint import Checkpoint, Head, round_to_float16
 from router_model.costs import CostModel
-from router_model.data import RouterBenchData, load_routerbench, stratified_split
+from router_model.data import FilterReport, RouterBenchData, load_routerbench, stratified_split
 from router_model.encoder import DEFAULT_CACHE_DIR, ENCODER_NAME, Encoder, cached_embeddings
 from router_model.evaluate import Predictions, evaluate, sweep
 from router_model.features import Featurizer
@@ -61,7 +61,7 @@ def embed_prompts(prompts: list[str], encoder: Encoder, cache_dir: Path, progres
     return cached_embeddings(texts, lambda t: encoder.encode(t, progress=progress), cache_dir, tag)
 
 
-def fit_head(
+def fit_network(
     config: TrainConfig, net_config: LLMRankConfig, train: Arrays, val: Arrays, lam: float, label: str
 ) -> LLMRankNet:
     """AdamW + MSE/KL loss on u = q − λc, early stopping on validation loss, best weights kept."""
@@ -107,16 +107,34 @@ def predict(checkpoint: Checkpoint, data: RouterBenchData, features: np.ndarray,
     return Predictions(quality=quality, cost=checkpoint.cost_model.predict(n_chars))
 
 
-def train(config: TrainConfig) -> Checkpoint:
-    started = time.time()
+@dataclass(frozen=True)
+class Prepared:
+    """The filtered data, its split and the question embeddings of each part."""
+
+    data: RouterBenchData
+    filters: FilterReport
+    split: dict[str, np.ndarray]
+    parts: dict[str, RouterBenchData]
+    embeddings: dict[str, np.ndarray]
+
+    def select_models(self, models: tuple[str, ...]) -> Prepared:
+        parts = {name: part.select_models(models) for name, part in self.parts.items()}
+        return replace(self, data=self.data.select_models(models), parts=parts)
+
+
+def prepare(config: TrainConfig) -> Prepared:
     data, filters = load_routerbench(config.data)
     split = stratified_split(data.benchmarks, config.seed)
     encoder = Encoder(config.max_tokens, config.cache_dir)
     embeddings = embed_prompts(data.prompts, encoder, config.cache_dir, config.progress)
     parts = {name: data.subset(idx) for name, idx in split.items()}
-    emb = {name: embeddings[idx] for name, idx in split.items()}
+    return Prepared(data, filters, split, parts, {name: embeddings[idx] for name, idx in split.items()})
 
-    featurizer = Featurizer.fit(data.models, emb["train"], parts["train"].quality, config.seed)
+
+def featurize(prepared: Prepared, seed: int) -> tuple[Featurizer, dict[str, np.ndarray], dict[str, Arrays]]:
+    """Fit the featurizer on the training part; features and tensors for every part."""
+    parts, emb = prepared.parts, prepared.embeddings
+    featurizer = Featurizer.fit(prepared.data.models, emb["train"], parts["train"].quality, seed)
     features = {"train": featurizer.transform_training(parts["train"].prompts, emb["train"])}
     for name in ("val", "test"):
         features[name] = featurizer.transform(parts[name].prompts, emb[name])
@@ -129,6 +147,16 @@ def train(config: TrainConfig) -> Checkpoint:
         )
         for name in parts
     }
+    return featurizer, features, arrays
+
+
+def train(config: TrainConfig) -> Checkpoint:
+    started = time.time()
+    prepared = prepare(config)
+    data, filters, split, parts, emb = (
+        prepared.data, prepared.filters, prepared.split, prepared.parts, prepared.embeddings
+    )  # fmt: skip
+    featurizer, features, arrays = featurize(prepared, config.seed)
     cost_model = CostModel.fit(np.array([len(p) for p in parts["train"].prompts]), parts["train"].cost)
 
     base = LLMRankConfig(n_features=len(featurizer.names), n_models=len(data.models))
@@ -140,7 +168,7 @@ def train(config: TrainConfig) -> Checkpoint:
         if lam != 0:
             head_specs[f"lambda_{lam:g}"] = (base, float(lam))
     heads = {
-        name: Head(fit_head(config, net_config, arrays["train"], arrays["val"], lam, name), lam)
+        name: Head(fit_network(config, net_config, arrays["train"], arrays["val"], lam, name), lam)
         for name, (net_config, lam) in head_specs.items()
     }
     train_quality = parts["train"].quality.mean(axis=0)

@@ -118,7 +118,9 @@ def classify(status: int, raw: bytes, stream: bool) -> str:
         return f"{status} NOT OpenAI-shaped"
 
 
-async def drive(url: str, clients: int, duration: float, faults: Faults) -> tuple[Counter, list[float]]:
+async def drive(
+    url: str, clients: int, duration: float, faults: Faults, pid: int, rss: list[float]
+) -> tuple[Counter, list[float]]:
     outcomes: Counter = Counter()
     latencies: list[float] = []
     started = time.monotonic()
@@ -126,7 +128,10 @@ async def drive(url: str, clients: int, duration: float, faults: Faults) -> tupl
 
     async def scheduler() -> None:
         while time.monotonic() < deadline:
-            faults.apply(int(time.monotonic() - started) % 60)
+            second = int(time.monotonic() - started)
+            faults.apply(second % 60)
+            if second % 30 == 0:
+                rss.append(round(rss_mb(pid), 1))
             await asyncio.sleep(1)
 
     await asyncio.gather(scheduler(), *(client_loop(url, deadline, outcomes, latencies) for _ in range(clients)))
@@ -163,9 +168,10 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}"
         try:
             wait_ready(f"{url}/readyz", gateway)
-            asyncio.run(drive(url, args.clients, min(10.0, args.duration), faults))  # warm-up
+            asyncio.run(drive(url, args.clients, min(10.0, args.duration), faults, gateway.pid, []))  # warm-up
             rss_start = rss_mb(gateway.pid)
-            outcomes, latencies = asyncio.run(drive(url, args.clients, args.duration, faults))
+            rss_samples: list[float] = []
+            outcomes, latencies = asyncio.run(drive(url, args.clients, args.duration, faults, gateway.pid, rss_samples))
             rss_end = rss_mb(gateway.pid)
             alive = gateway.poll() is None
             healthy = httpx.get(f"{url}/healthz").status_code == 200
@@ -182,7 +188,12 @@ def main() -> None:
         "requests": total,
         "outcomes": dict(outcomes.most_common()),
         "latency_ms": stats,
-        "rss_mb": {"start": rss_start, "end": rss_end, "growth_pct": 100 * (rss_end - rss_start) / rss_start},
+        "rss_mb": {
+            "start": rss_start,
+            "end": rss_end,
+            "growth_pct": 100 * (rss_end - rss_start) / rss_start,
+            "every_30s": rss_samples,
+        },
         "gateway_alive": alive,
         "healthz_after": healthy,
         "redis_after": ready["redis"],

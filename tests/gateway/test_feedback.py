@@ -1,0 +1,104 @@
+"""POST /v1/feedback: a score for an earlier routed request, stored with its features."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import httpx
+import pytest
+from structlog.testing import capture_logs
+
+from gateway.config_store import ConfigStore
+from gateway.feedback import read_feedback
+from gateway.metrics import Metrics
+from gateway.settings import DEFAULT_CHECKPOINT
+from router_model.commands import run_calibrate_from_feedback
+from tests.conftest import REDIS_URL, backend_entry, standard_backends, write_config
+
+
+def routed_request_id(url: str) -> str:
+    response = httpx.post(
+        f"{url}/v1/chat/completions", json={"model": "auto", "messages": [{"role": "user", "content": "2+2?"}]}
+    )
+    assert response.status_code == 200
+    return response.headers["x-request-id"]
+
+
+def test_feedback_is_stored_in_the_redis_stream_with_the_features(gateway_factory, upstream, redis_db, tmp_path):
+    base, _ = upstream
+    url = gateway_factory(standard_backends(base), feedback_file=tmp_path / "feedback.jsonl")
+    request_id = routed_request_id(url)
+    response = httpx.post(f"{url}/v1/feedback", json={"request_id": request_id, "score": 0.75})
+    assert response.status_code == 200 and response.json()["status"] == "recorded"
+    entries = read_feedback(REDIS_URL, tmp_path / "feedback.jsonl")
+    assert [(e["request_id"], e["score"]) for e in entries] == [(request_id, 0.75)]
+    assert entries[0]["backend"] == response.json()["backend"] and len(entries[0]["vector"]) > 1000
+    assert not (tmp_path / "feedback.jsonl").exists()
+
+
+def test_without_redis_feedback_goes_to_the_local_file(gateway_factory, upstream, tmp_path):
+    base, _ = upstream
+    file = tmp_path / "feedback.jsonl"
+    url = gateway_factory(standard_backends(base), redis_url=None, feedback_file=file)
+    request_id = routed_request_id(url)
+    assert httpx.post(f"{url}/v1/feedback", json={"request_id": request_id, "score": 1}).status_code == 200
+    assert [e["score"] for e in read_feedback(None, file)] == [1]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "param"),
+    [
+        ({"request_id": "req_never_seen", "score": 0.5}, 404, "request_id"),
+        ({"request_id": "x", "score": 1.5}, 400, "score"),
+        ({"request_id": "x", "score": -0.1}, 400, "score"),
+        ({"request_id": "x"}, 400, "score"),
+        ({"score": 0.5}, 400, "request_id"),
+    ],
+)
+def test_bad_feedback_is_an_openai_error(gateway_factory, upstream, body, status, param):
+    base, _ = upstream
+    url = gateway_factory(standard_backends(base))
+    response = httpx.post(f"{url}/v1/feedback", json=body)
+    assert response.status_code == status
+    assert response.json()["error"]["param"] == param
+
+
+def test_a_borrowed_profile_is_logged_once(tmp_path):
+    base = "http://127.0.0.1:9"
+    backends = [backend_entry("new-model", "gpt-4-1106-preview", base, 1e-6, quality_offset=-0.05)]
+    write_config(tmp_path, backends)
+    with capture_logs() as logs:
+        store = ConfigStore(tmp_path / "models.yaml", tmp_path / "tiers.yaml", ["gpt-4-1106-preview"], {}, Metrics())
+        (tmp_path / "models.yaml").write_text((tmp_path / "models.yaml").read_text() + "\n")
+        store._stamp = ()
+        assert store.reload_if_changed()
+    borrowed = [e for e in logs if e["event"] == "profile_borrowed"]
+    assert len(borrowed) == 1
+    assert borrowed[0]["backend"] == "new-model" and borrowed[0]["quality_offset"] == -0.05
+
+
+def test_calibrate_from_feedback_fits_a_profile_per_backend(gateway_factory, upstream, tmp_path, router):
+    """Scores sent through the API become a profile the router can load (written to a copy of the checkpoint)."""
+    base, _ = upstream
+    file = tmp_path / "feedback.jsonl"
+    url = gateway_factory(
+        [backend_entry("solo", "gpt-3.5-turbo-1106", f"{base}/b/solo/v1", 1e-6)], redis_url=None, feedback_file=file
+    )
+    for i in range(12):
+        response = httpx.post(
+            f"{url}/v1/chat/completions", json={"model": "auto", "messages": [{"role": "user", "content": f"q{i}?"}]}
+        )
+        score = 1.0 if i % 2 else 0.0
+        assert (
+            httpx.post(
+                f"{url}/v1/feedback", json={"request_id": response.headers["x-request-id"], "score": score}
+            ).status_code
+            == 200
+        )
+    checkpoint = tmp_path / "ckpt"
+    shutil.copytree(DEFAULT_CHECKPOINT, checkpoint)
+    written = run_calibrate_from_feedback(read_feedback(None, file), checkpoint)
+    assert [p.name for p in written] == ["solo.json"]
+    card = json.loads(written[0].read_text())
+    assert card["rows"] == 12 and card["source"] == "feedback"
