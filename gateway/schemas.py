@@ -37,7 +37,7 @@ class Message(BaseModel):
 
 
 class ChatRequest(BaseModel):
-    """Only what routing needs is typed; the rest of the body reaches the backend unchanged."""
+    """Only what routing needs is typed; every other field is passed on (see `upstream.upstream_arguments`)."""
 
     model_config = ConfigDict(extra="allow")
 
