@@ -66,7 +66,7 @@ def create_app(settings: Settings, router: Router | None = None, environ: Mappin
         routes=ROUTES,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
-            Middleware(RequestContextMiddleware, metrics=metrics),
+            Middleware(RequestContextMiddleware, metrics=metrics, endpoints=frozenset(r.path for r in ROUTES)),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
             Middleware(AuthMiddleware, keys=settings.api_keys),
         ],

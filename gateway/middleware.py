@@ -14,23 +14,15 @@ from gateway.errors import GatewayError, PayloadTooLarge, Unauthorized, error_re
 from gateway.metrics import Metrics
 
 log = structlog.get_logger(__name__)
-KNOWN_ENDPOINTS = {
-    "/v1/chat/completions",
-    "/v1/route",
-    "/v1/models",
-    "/v1/feedback",
-    "/healthz",
-    "/readyz",
-    "/metrics",
-}
 
 
 class RequestContextMiddleware:
     """One request id on every log line of a request, in the `x-request-id` header, and request metrics."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, endpoints: frozenset[str]) -> None:
         self.app = app
         self.metrics = metrics
+        self.endpoints = endpoints  # metric labels: known paths only, never what a client made up
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -38,7 +30,7 @@ class RequestContextMiddleware:
             return
         request_id = _client_request_id(scope) or f"req_{uuid.uuid4().hex}"
         scope.setdefault("state", {})["request_id"] = request_id
-        endpoint = scope["path"] if scope["path"] in KNOWN_ENDPOINTS else "other"
+        endpoint = scope["path"] if scope["path"] in self.endpoints else "other"
         started = time.perf_counter()
         status = 500
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any
@@ -93,18 +94,25 @@ OPENAI_CHAT_FIELDS = frozenset(
 CLIENT_FIELDS_NEVER_SENT = frozenset({"extra_body", "extra_headers", "extra_query"})
 
 
+@functools.lru_cache(maxsize=256)
+def _argument_fields(litellm_model: str) -> frozenset[str]:
+    """The OpenAI fields LiteLLM takes as arguments for this model (looked up once per model)."""
+    provider, _, model = litellm_model.partition("/")
+    if provider == "openai":
+        supported = set(litellm.get_supported_openai_params(model=model, custom_llm_provider="openai") or ())
+    else:
+        supported = set(OPENAI_CHAT_FIELDS)
+    return frozenset((supported & OPENAI_CHAT_FIELDS) | {"messages", "stream"})
+
+
 def upstream_arguments(backend: Backend, body: dict[str, Any]) -> dict[str, Any]:
     """The client's body as LiteLLM arguments, with nothing that could redirect or alter the call.
 
     OpenAI fields LiteLLM supports for this model are arguments; for an OpenAI-compatible backend every other
     field travels in `extra_body` (sent upstream as JSON, never read by LiteLLM); other providers drop them.
     """
-    provider, _, model = backend.litellm_model.partition("/")
-    if provider == "openai":
-        supported = set(litellm.get_supported_openai_params(model=model, custom_llm_provider="openai") or ())
-    else:
-        supported = set(OPENAI_CHAT_FIELDS)
-    allowed = (supported & OPENAI_CHAT_FIELDS) | {"messages", "stream"}
+    provider = backend.litellm_model.partition("/")[0]
+    allowed = _argument_fields(backend.litellm_model)
     arguments = {k: v for k, v in body.items() if k in allowed}
     extra = {k: v for k, v in body.items() if k not in allowed and k not in CLIENT_FIELDS_NEVER_SENT}
     if extra and provider == "openai":

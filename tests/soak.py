@@ -64,6 +64,13 @@ class Faults:
             self.redis.wait()
             self.redis = None
 
+    def restore(self) -> None:
+        """Every fault undone: good backends, Redis running, the valid models.yaml."""
+        self.control.behaviour.clear()
+        if self.redis is None:
+            self.start_redis()
+        self.models.write_text(self.good_models)
+
     def apply(self, second: int) -> None:
         b = self.control.behaviour
         steps = {
@@ -127,12 +134,15 @@ async def drive(
     deadline = started + duration
 
     async def scheduler() -> None:
+        done = -1
         while time.monotonic() < deadline:
-            second = int(time.monotonic() - started)
-            faults.apply(second % 60)
-            if second % 30 == 0:
-                rss.append(round(rss_mb(pid), 1))
-            await asyncio.sleep(1)
+            now = int(time.monotonic() - started)
+            for second in range(done + 1, now + 1):  # a slow tick must not skip a step
+                faults.apply(second % 60)
+                if second % 30 == 0:
+                    rss.append(round(rss_mb(pid), 1))
+            done = now
+            await asyncio.sleep(0.5)
 
     await asyncio.gather(scheduler(), *(client_loop(url, deadline, outcomes, latencies) for _ in range(clients)))
     return outcomes, latencies
@@ -176,9 +186,14 @@ def main() -> None:
             rss_samples: list[float] = []
             outcomes, latencies = asyncio.run(drive(url, args.clients, args.duration, faults, gateway.pid, rss_samples))
             rss_end = rss_mb(gateway.pid)
+            faults.restore()
+            time.sleep(5)  # past the reload interval and Redis's retry delay: recovery without a restart
             alive = gateway.poll() is None
             healthy = httpx.get(f"{url}/healthz").status_code == 200
             ready = httpx.get(f"{url}/readyz").json()
+            after = httpx.post(
+                f"{url}/v1/chat/completions", json={"model": "auto", "messages": [{"role": "user", "content": "ok?"}]}
+            ).status_code
         finally:
             os.killpg(gateway.pid, signal.SIGTERM)
             gateway.wait(timeout=20)
@@ -202,11 +217,13 @@ def main() -> None:
         "healthz_after": healthy,
         "redis_after": ready["redis"],
         "config_after": ready["config"],
+        "request_after_recovery": after,
     }
     print(json.dumps(result, indent=2))
     write_results("soak", result)
     bad = [k for k in outcomes if "NOT OpenAI" in k or "hung" in k or "transport" in k or "without [DONE]" in k]
-    if not alive or not healthy or bad or result["rss_mb"]["growth_pct"] >= 10:
+    recovered = ready["redis"] == "up" and ready["config"]["last_reload_error"] is None and after == 200
+    if not alive or not healthy or not recovered or bad or result["rss_mb"]["growth_pct"] >= 10:
         sys.exit(f"soak failed: alive={alive} healthy={healthy} bad={bad}")
 
 

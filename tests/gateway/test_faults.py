@@ -138,7 +138,7 @@ def test_redis_stopped_mid_run_costs_nothing_and_reconnects(gateway_factory, ups
     port, (start, stop) = own_redis
     url = gateway_factory(standard_backends(base), redis_url=f"redis://127.0.0.1:{port}/0")
     assert ask(url, "first prompt").status_code == 200
-    assert len(redis.Redis(port=port).keys("llmrank:*")) == 1
+    assert len(redis.Redis(port=port).keys("llmrank:features:*")) == 1
     stop()
     during = [ask(url, f"prompt while redis is down {i}") for i in range(3)]
     assert [r.status_code for r in during] == [200, 200, 200]
@@ -147,7 +147,7 @@ def test_redis_stopped_mid_run_costs_nothing_and_reconnects(gateway_factory, ups
     start()
     time.sleep(2.2)
     assert ask(url, "a prompt after redis came back").status_code == 200
-    assert len(redis.Redis(port=port).keys("llmrank:*")) == 1
+    assert len(redis.Redis(port=port).keys("llmrank:features:*")) == 1
     assert httpx.get(f"{url}/readyz").json()["redis"] == "up"
 
 
