@@ -44,7 +44,9 @@ def create_app(settings: Settings, router: Router | None = None, environ: Mappin
         redis = RedisLink(settings.redis_url)
         log.info("redis", state=await redis.ping())
         cache = FeatureCache(redis, settings.cache_ttl_s, settings.cache_max_entries)
-        upstream = Upstream(lambda: config.current.api_keys, settings.upstream_timeout_s)
+        upstream = Upstream(
+            lambda: config.current.api_keys, settings.upstream_timeout_s, prices=lambda: config.current.prices
+        )
         app.state.services = Services(
             settings=settings,
             config=config,

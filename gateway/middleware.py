@@ -57,12 +57,8 @@ class RequestContextMiddleware:
 
 
 def _client_request_id(scope: Scope) -> str | None:
-    for name, value in scope.get("headers", []):
-        if name == b"x-request-id":
-            text = value.decode("latin-1")
-            if 0 < len(text) <= 128 and text.isprintable():
-                return text
-    return None
+    text = _header(scope, b"x-request-id")
+    return text if text and len(text) <= 128 and text.isprintable() else None
 
 
 class BodyLimitMiddleware:

@@ -123,9 +123,15 @@ def upstream_arguments(backend: Backend, body: dict[str, Any]) -> dict[str, Any]
 class Upstream:
     """Calls one backend through LiteLLM and speaks only in the gateway's own errors."""
 
-    def __init__(self, api_keys: Callable[[], Mapping[str, str]], timeout_s: float) -> None:
+    def __init__(
+        self,
+        api_keys: Callable[[], Mapping[str, str]],
+        timeout_s: float,
+        prices: Callable[[], Mapping[str, tuple[float, float]]] | None = None,
+    ) -> None:
         self._api_keys = api_keys
         self.timeout_s = timeout_s
+        self._prices = prices  # the live config's backend → (input, output) dollars per token
 
     def _kwargs(self, backend: Backend, body: dict[str, Any]) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
@@ -174,7 +180,8 @@ class Upstream:
         usage = getattr(response, "usage", None)
         if usage is None:
             return 0.0
-        p_in, p_out = prices(backend)
+        known = self._prices() if self._prices is not None else {}
+        p_in, p_out = known.get(backend.name) or prices(backend)
         return (usage.prompt_tokens or 0) * p_in + (usage.completion_tokens or 0) * p_out
 
     def translate(self, exc: Exception, backend: Backend) -> GatewayError:

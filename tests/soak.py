@@ -27,9 +27,9 @@ from pathlib import Path
 import httpx
 
 from bench.common import percentiles, write_results
-from bench.gateway_overhead import free_port, rss_mb, wait_ready
+from bench.gateway_overhead import rss_mb, wait_ready
 from tests.conftest import standard_backends, write_config
-from tests.support.servers import serve
+from tests.support.servers import free_port, serve
 from tests.support.upstream import UpstreamControl, build_upstream
 
 CLIENT_TIMEOUT_S = 15.0
