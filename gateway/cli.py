@@ -56,7 +56,15 @@ def _train(args: argparse.Namespace) -> int:
     from router_model.commands import TrainConfig, run_train
 
     card = run_train(
-        TrainConfig(data=args.data, out=args.out, lambdas=tuple(args.lambdas), seed=args.seed, epochs=args.epochs)
+        TrainConfig(
+            data=args.data,
+            out=args.out,
+            lambdas=tuple(args.lambdas),
+            seed=args.seed,
+            epochs=args.epochs,
+            precision=args.precision,
+            serve_precision=args.serve_precision,
+        )
     )
     print(f"wrote {args.out} (version {card['version']}); tiers from validation: {card['tiers_from_validation']}")
     return 0
@@ -120,6 +128,14 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--lambda", dest="lambdas", type=float, nargs="*", default=[], help="extra per-λ heads")
     tr.add_argument("--seed", type=int, default=7)
     tr.add_argument("--epochs", type=int, default=100)
+    precisions = ("fp32", "int8")
+    tr.add_argument("--precision", choices=precisions, default="fp32", help="encoder the network learns from")
+    tr.add_argument(
+        "--serve-precision",
+        choices=precisions,
+        default="int8",
+        help="encoder the router serves with (int8: ONNX Runtime)",
+    )
     tr.set_defaults(run=_train)
 
     ev = sub.add_parser("eval", help="the paper's tables, the λ sweep and a Pareto plot on a data file")

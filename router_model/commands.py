@@ -13,7 +13,7 @@ import torch
 from router_model.calibrate import fit_profile, read_calibration_rows
 from router_model.checkpoint import Checkpoint, load_checkpoint
 from router_model.data import RouterBenchData, load_routerbench, stratified_split
-from router_model.encoder import DEFAULT_CACHE_DIR, Encoder
+from router_model.encoder import DEFAULT_CACHE_DIR, encoder_for
 from router_model.evaluate import evaluate, format_report, plot_pareto
 from router_model.explain import attributions
 from router_model.router import DEFAULT_HEAD, PromptVector, Router
@@ -45,7 +45,7 @@ def run_eval(
     checkpoint = load_checkpoint(checkpoint_dir)
     data, filters = load_routerbench(data_path, models=checkpoint.models)
     rows, scope = held_out_rows(checkpoint, data_path, data)
-    encoder = Encoder(int(checkpoint.encoder["max_tokens"]), cache_dir)
+    encoder = encoder_for(checkpoint.encoder, cache_dir)
     embeddings = embed_prompts(rows.prompts, encoder, cache_dir, progress=True)
     features = checkpoint.featurizer.transform(rows.prompts, embeddings)
     predictions = predict(checkpoint, rows, features, embeddings)

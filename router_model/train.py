@@ -14,7 +14,7 @@ from tqdm import tqdm
 from router_model.checkpoint import Checkpoint, Head, round_to_float16
 from router_model.costs import CostModel
 from router_model.data import FilterReport, RouterBenchData, load_routerbench, stratified_split
-from router_model.encoder import DEFAULT_CACHE_DIR, ENCODER_NAME, Encoder, cached_embeddings
+from router_model.encoder import DEFAULT_CACHE_DIR, ENCODER_NAME, Encoder, Precision, cached_embeddings
 from router_model.evaluate import Predictions, evaluate, sweep
 from router_model.features import Featurizer
 from router_model.loss import llmrank_loss, utility
@@ -36,6 +36,8 @@ class TrainConfig:
     patience: int = 10
     clip: float = 1.0
     max_tokens: int = 256
+    precision: Precision = "fp32"  # the encoder the network learns from
+    serve_precision: Precision = "int8"  # the encoder the router serves with; tiers and test metrics use it
     ablations: bool = True
     cache_dir: Path = DEFAULT_CACHE_DIR
     progress: bool = True
@@ -57,8 +59,7 @@ def file_digest(path: Path) -> str:
 
 def embed_prompts(prompts: list[str], encoder: Encoder, cache_dir: Path, progress: bool) -> np.ndarray:
     texts = [embedding_text(p) for p in prompts]
-    tag = f"{ENCODER_NAME}|tail{encoder.max_tokens}"
-    return cached_embeddings(texts, lambda t: encoder.encode(t, progress=progress), cache_dir, tag)
+    return cached_embeddings(texts, lambda t: encoder.encode(t, progress=progress), cache_dir, encoder.tag)
 
 
 def fit_network(
@@ -125,7 +126,7 @@ class Prepared:
 def prepare(config: TrainConfig) -> Prepared:
     data, filters = load_routerbench(config.data)
     split = stratified_split(data.benchmarks, config.seed)
-    encoder = Encoder(config.max_tokens, config.cache_dir)
+    encoder = Encoder(config.max_tokens, config.cache_dir, config.precision)
     embeddings = embed_prompts(data.prompts, encoder, config.cache_dir, config.progress)
     parts = {name: data.subset(idx) for name, idx in split.items()}
     return Prepared(data, filters, split, parts, {name: embeddings[idx] for name, idx in split.items()})
@@ -150,12 +151,25 @@ def featurize(prepared: Prepared, seed: int) -> tuple[Featurizer, dict[str, np.n
     return featurizer, features, arrays
 
 
+def served_inputs(
+    prepared: Prepared, featurizer: Featurizer, features: dict[str, np.ndarray], config: TrainConfig
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(features, embeddings) of the validation and test parts as the served encoder sees them."""
+    if config.serve_precision == config.precision:
+        return {name: (features[name], prepared.embeddings[name]) for name in ("val", "test")}
+    encoder = Encoder(config.max_tokens, config.cache_dir, config.serve_precision)
+    served = {}
+    for name in ("val", "test"):
+        prompts = prepared.parts[name].prompts
+        emb = embed_prompts(prompts, encoder, config.cache_dir, config.progress)
+        served[name] = (featurizer.transform(prompts, emb), emb)
+    return served
+
+
 def train(config: TrainConfig) -> Checkpoint:
     started = time.time()
     prepared = prepare(config)
-    data, filters, split, parts, emb = (
-        prepared.data, prepared.filters, prepared.split, prepared.parts, prepared.embeddings
-    )  # fmt: skip
+    data, filters, split, parts = prepared.data, prepared.filters, prepared.split, prepared.parts
     featurizer, features, arrays = featurize(prepared, config.seed)
     cost_model = CostModel.fit(np.array([len(p) for p in parts["train"].prompts]), parts["train"].cost)
 
@@ -181,6 +195,8 @@ def train(config: TrainConfig) -> Checkpoint:
         encoder={
             "name": ENCODER_NAME,
             "max_tokens": config.max_tokens,
+            "precision": config.serve_precision,
+            "trained_on": config.precision,
             "text": "question after few-shot examples",
         },
         best_single=data.models[int(train_quality.argmax())],
@@ -189,10 +205,11 @@ def train(config: TrainConfig) -> Checkpoint:
     for head in heads.values():
         round_to_float16(head.net)
 
-    val_predictions = predict(checkpoint, parts["val"], features["val"], emb["val"])
+    served = served_inputs(prepared, featurizer, features, config)
+    val_predictions = predict(checkpoint, parts["val"], *served["val"])
     val_curve = sweep(val_predictions.quality["quality"], val_predictions.cost, parts["val"])
     tiers = pick_tiers(val_curve, cheapest_cost=float(parts["val"].cost.sum(axis=0).min()))
-    test_predictions = predict(checkpoint, parts["test"], features["test"], emb["test"])
+    test_predictions = predict(checkpoint, parts["test"], *served["test"])
     report = evaluate(parts["test"], test_predictions, tiers, checkpoint.best_single, checkpoint.cheapest)
 
     checkpoint.card = {
@@ -203,6 +220,7 @@ def train(config: TrainConfig) -> Checkpoint:
         "training": {k: getattr(config, k) for k in ("epochs", "batch_size", "lr", "weight_decay", "patience", "clip")}
         | {"loss": "MSE + KL(softmax(u/0.5) || softmax(s/0.5))", "seconds": round(time.time() - started, 1)},
         "heads": {name: {"lambda": h.lam} for name, h in heads.items()},
+        "encoder": checkpoint.encoder,
         "design": "quality head ranked by q̂ − λ·ĉ (any λ at inference); per-λ heads only with --lambda",
         "tiers_from_validation": tiers,
         "validation_curve": val_curve,

@@ -1,0 +1,37 @@
+"""The int8 encoder the router serves with stays close to the fp32 model it approximates."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from router_model.encoder import Encoder
+from router_model.router import Router
+
+PROMPTS = [
+    "Write a Python function that returns the n-th Fibonacci number.",
+    "Which gas do plants take in from the air to make food? A) oxygen B) nitrogen C) carbon dioxide D) helium",
+    "The trophy doesn't fit into the brown suitcase because _ is too large. Option 1: trophy Option 2: suitcase",
+    "Summarise the causes of the French Revolution in three sentences.",
+]
+
+
+def test_int8_embeddings_match_fp32_direction(router: Router) -> None:
+    assert router.encoder.precision == "int8"
+    fp32 = Encoder(router.encoder.max_tokens, precision="fp32")
+    a, b = fp32.encode(PROMPTS), router.encoder.encode(PROMPTS)
+    assert a.shape == b.shape == (len(PROMPTS), 384)
+    np.testing.assert_allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-4)
+    cosine = (a * b).sum(axis=1)
+    assert cosine.min() > 0.97, cosine
+    # nearest neighbours agree: each int8 vector is closest to its own fp32 vector
+    assert (np.argmax(b @ a.T, axis=1) == np.arange(len(PROMPTS))).all()
+
+
+def test_a_texts_vector_does_not_depend_on_its_batch(router: Router) -> None:
+    together = router.encoder.encode(PROMPTS)
+    alone = np.concatenate([router.encoder.encode([p]) for p in PROMPTS])
+    np.testing.assert_array_equal(together, alone)
+
+
+def test_router_version_names_the_encoder_runtime(router: Router) -> None:
+    assert router.version == f"{router.checkpoint.version}+int8"
