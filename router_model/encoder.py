@@ -73,7 +73,8 @@ def load_sentence_embedding(folder: Path) -> SentenceEmbedding:
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(str(folder), device="cpu")
-    return SentenceEmbedding(model[0].auto_model).eval()
+    bert: torch.nn.Module = model[0].auto_model  # type: ignore[assignment]
+    return SentenceEmbedding(bert).eval()
 
 
 def int8_model_path(folder: Path) -> Path:
