@@ -25,6 +25,7 @@ from gateway.routing import RoutingEngine
 from gateway.services import Services
 from gateway.settings import Settings
 from gateway.upstream import Upstream
+from gateway.upstream import warm_up as upstream_warm_up
 from router_model.calibrate import calibrated_names
 from router_model.router import Router
 
@@ -41,6 +42,8 @@ def create_app(settings: Settings, router: Router | None = None, environ: Mappin
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         loaded = router if router is not None else await asyncio.to_thread(Router.load, settings.checkpoint)
+        await asyncio.to_thread(loaded.warm_up)
+        await asyncio.to_thread(upstream_warm_up)
         redis = RedisLink(settings.redis_url)
         log.info("redis", state=await redis.ping())
         cache = FeatureCache(redis, settings.cache_ttl_s, settings.cache_max_entries)

@@ -76,6 +76,14 @@ def prices(backend: Backend) -> tuple[float, float]:
     )
 
 
+def warm_up() -> None:
+    """Pay first-call costs at start-up rather than on the first request: the OpenAI SDK that LiteLLM calls imports
+    its resource modules on a client's first use (0.9 s here), and the token counter loads its encoding."""
+    import openai.resources  # noqa: F401
+
+    count_prompt_tokens([{"role": "user", "content": "warm up"}])
+
+
 def count_prompt_tokens(messages: list[dict[str, Any]]) -> int:
     return int(litellm.token_counter(model=TOKENIZER_MODEL, messages=messages))
 

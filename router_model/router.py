@@ -64,6 +64,10 @@ class Router:
         """The checkpoint and the encoder runtime: vectors cached under one version never serve another."""
         return f"{self.checkpoint.version}+{self.encoder.precision}"
 
+    def warm_up(self) -> None:
+        """One prompt through every stage, so that the first request does not pay for first runs."""
+        self.quality(self.vectorize(["warm up: which answer is right?"]))
+
     def vectorize(self, prompts: Sequence[str]) -> list[PromptVector]:
         embeddings = self.encoder.encode([embedding_text(p) for p in prompts])
         features = self.featurizer.transform(prompts, embeddings)
