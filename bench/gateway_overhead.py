@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +29,7 @@ from typing import Any
 import httpx
 import redis
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.common import percentiles, write_results
 from gateway.settings import DEFAULT_CONFIG_DIR
@@ -41,11 +43,18 @@ PROMPT = (
     "and loam, pours the same amount of water into each, and measures what drains out after ten minutes. Which "
     "soil most likely held the most water, and what part of her method makes the comparison fair?"
 )
+# Cache-miss prompts carry RUN (new per wrk run), the thread's number and a counter: no prompt repeats within a run,
+# across threads (each has its own Lua state and the same random sequence) or across runs.
 LUA = """
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
 counter = 0
 request = function()
   counter = counter + 1
-  local salt = UNIQUE and (counter .. " " .. math.random(1, 1000000000) .. " ") or ""
+  local salt = UNIQUE and (RUN .. "-" .. tid .. "-" .. counter .. " ") or ""
   local body = '{"model": "' .. MODEL .. '", "max_tokens": 16, "messages": '
     .. '[{"role": "user", "content": "' .. salt .. PROMPT_TEXT .. '"}]}'
   return wrk.format("POST", "/v1/chat/completions", HEADERS, body)
@@ -113,6 +122,26 @@ def rss_mb(pid: int) -> float:
     return total / 1024
 
 
+def first_request_ms(url: str, model: str, headers: dict[str, str]) -> float:
+    """One request to a process that has just reported ready: what start-up left for the first caller to pay."""
+    body = {"model": model, "max_tokens": 16, "messages": [{"role": "user", "content": f"first {PROMPT}"}]}
+    started = time.perf_counter()
+    httpx.post(f"{url}/v1/chat/completions", json=body, headers=headers, timeout=60).raise_for_status()
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
+def feature_cache_counts(gateway_url: str) -> dict[str, float]:
+    """The gateway's feature-cache lookups so far, by result: shows a 'miss' run really missed."""
+    counts = {"hit": 0.0, "miss": 0.0}
+    text = httpx.get(f"{gateway_url}/metrics", timeout=10).text
+    for family in text_string_to_metric_families(text):
+        if family.name == "llmrank_feature_cache":
+            for sample in family.samples:
+                if sample.name.endswith("_total") and sample.labels.get("result") in counts:
+                    counts[sample.labels["result"]] += sample.value
+    return counts
+
+
 def wrk(
     url: str, model: str, unique: bool, headers: dict[str, str], connections: int, duration: int, workdir: Path
 ) -> dict[str, Any]:
@@ -121,7 +150,7 @@ def wrk(
     )
     script = workdir / f"wrk_{model}_{unique}.lua"
     script.write_text(
-        f'PROMPT_TEXT = "{PROMPT}"\nUNIQUE = {"true" if unique else "false"}\n'
+        f'PROMPT_TEXT = "{PROMPT}"\nUNIQUE = {"true" if unique else "false"}\nRUN = "{uuid.uuid4().hex[:12]}"\n'
         f'MODEL = "{model}"\nHEADERS = {header_lua}\n' + LUA
     )
     threads = min(2, connections)
@@ -219,6 +248,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 64])
     parser.add_argument("--stream-requests", type=int, default=128)
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of unmeasured load per target first")
     args = parser.parse_args()
     if shutil.which("wrk") is None or not LITELLM_BIN.exists():
         sys.exit("needs wrk and .venv-bench/bin/litellm: run `make bench`")
@@ -296,15 +326,29 @@ def main() -> None:
                 "gateway_hit": (urls["gateway"], "auto", False, {"X-Budget-Tier": "balanced"}),
                 "litellm_proxy": (urls["litellm"], "fixed", False, {"Authorization": "Bearer none"}),
             }
+            first = {
+                name: first_request_ms(url, model, headers)
+                for name, (url, model, _, headers) in targets.items()
+                if name in ("gateway_miss", "litellm_proxy")
+            }
+            print(f"  first request after start (ms): {first}", flush=True)
+            for url, model, unique, headers in targets.values():  # warm every process before measuring
+                wrk(url, model, unique, headers, 8, args.warmup, work)
             peak = memory["idle_mb"]
             rows = []
             for c in args.concurrency:
                 for name, (url, model, unique, headers) in targets.items():
+                    before = feature_cache_counts(urls["gateway"])
                     result = wrk(url, model, unique, headers, c, args.duration, work)
                     peak = max(peak, rss_mb(gateway.pid))
+                    if url == urls["gateway"]:
+                        after = feature_cache_counts(urls["gateway"])
+                        hits, misses = (after[k] - before[k] for k in ("hit", "miss"))
+                        result["cache_hit_ratio"] = round(hits / max(hits + misses, 1), 4)
                     rows.append({"target": name, "concurrency": c, **result})
                     summary = f"{result['rps']:8.1f} req/s  p50 {result['p50_ms']:7.2f}  p99 {result['p99_ms']:7.2f} ms"
-                    print(f"  c={c:<3} {name:<14} {summary}  errors {result['errors']}", flush=True)
+                    ratio = f"  cache hits {result['cache_hit_ratio']:.1%}" if "cache_hit_ratio" in result else ""
+                    print(f"  c={c:<3} {name:<14} {summary}  errors {result['errors']}{ratio}", flush=True)
             memory["after_load_mb"] = rss_mb(gateway.pid)
             memory["peak_sampled_mb"] = peak
             streaming = []
@@ -322,6 +366,8 @@ def main() -> None:
             "rows": rows,
             "streaming_ttfb_ms": streaming,
             "gateway_memory": memory,
+            "first_request_ms": first,
+            "warmup_s": args.warmup,
         },
     )
 

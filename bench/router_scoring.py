@@ -10,6 +10,7 @@ import time
 
 from bench.common import percentiles, write_results
 from gateway.settings import DEFAULT_CHECKPOINT
+from router_model.encoder import Encoder
 from router_model.router import PromptVector, Router
 
 WORDS = "the model should answer which option best explains why the plant grows toward light".split()
@@ -28,6 +29,18 @@ def time_ms(fn, *args) -> float:  # type: ignore[no-untyped-def]
     started = time.perf_counter()
     fn(*args)
     return (time.perf_counter() - started) * 1000
+
+
+def encoder_runtimes(prompts: list[str], router: Router) -> dict[str, dict[str, float]]:
+    """The served encoder against the fp32 torch model it approximates, alternated so both see the same machine."""
+    encoders = {f"{router.encoder.precision} (served)": router.encoder}
+    if router.encoder.precision != "fp32":
+        encoders["fp32 (torch)"] = Encoder(router.encoder.max_tokens, precision="fp32")
+    samples: dict[str, list[float]] = {name: [] for name in encoders}
+    for prompt in prompts:
+        for name, encoder in encoders.items():
+            samples[name].append(time_ms(encoder.encode, [prompt]))
+    return {name: percentiles(values) for name, values in samples.items()}
 
 
 def main() -> None:
@@ -51,6 +64,8 @@ def main() -> None:
     router.quality(router.vectorize(batch))
     throughput = len(batch) / (time.perf_counter() - started)
 
+    runtimes = encoder_runtimes([prompt_of(100, router, 10_000 + i) for i in range(args.repeats)], router)
+
     print(f"{'tokens':>7} | {'miss p50':>9} {'p90':>7} {'p99':>7} | {'hit p50':>8} {'p90':>7} {'p99':>7}   (ms)")
     for r in rows:
         m, h = r["miss_ms"], r["hit_ms"]
@@ -59,7 +74,13 @@ def main() -> None:
             f" {h['p50']:>8.3f} {h['p90']:>7.3f} {h['p99']:>7.3f}"
         )
     print(f"batch encoding throughput (256 prompts of ~100 tokens): {throughput:.0f} prompts/s")
-    path = write_results("router_scoring", {"rows": rows, "batch_throughput_prompts_per_s": throughput})
+    print("encoder alone, 100 tokens, alternated prompt by prompt (ms):")
+    for name, r in runtimes.items():
+        print(f"  {name:<24} p50 {r['p50']:6.2f}  p90 {r['p90']:6.2f}  p99 {r['p99']:6.2f}")
+    path = write_results(
+        "router_scoring",
+        {"rows": rows, "batch_throughput_prompts_per_s": throughput, "encoder_runtimes_100_tokens_ms": runtimes},
+    )
     print(f"wrote {path}")
 
 
