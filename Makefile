@@ -36,6 +36,7 @@ bench: $(STAMP) $(BENCH_STAMP)
 	@command -v wrk >/dev/null || { echo "bench needs wrk: apt-get install wrk"; exit 1; }
 	$(BIN)/python -m bench.router_scoring
 	$(BIN)/python -m bench.gateway_overhead
+	$(BIN)/python -m bench.upstream_call
 
 train: $(STAMP)
 	$(BIN)/llmrank train --data $(DATA) --out router_model/checkpoints/default

@@ -12,6 +12,7 @@ from bench.common import percentiles, write_results
 from gateway.settings import DEFAULT_CHECKPOINT
 from router_model.encoder import Encoder
 from router_model.router import PromptVector, Router
+from router_model.text import embedding_text
 
 WORDS = "the model should answer which option best explains why the plant grows toward light".split()
 
@@ -29,6 +30,22 @@ def time_ms(fn, *args) -> float:  # type: ignore[no-untyped-def]
     started = time.perf_counter()
     fn(*args)
     return (time.perf_counter() - started) * 1000
+
+
+def stage_times(prompts: list[str], router: Router) -> dict[str, float]:
+    """Median ms per stage of a cache miss: encoder, features, network."""
+    samples: dict[str, list[float]] = {"encoder": [], "features": [], "network": []}
+    for prompt in prompts:
+        started = time.perf_counter()
+        embedding = router.encoder.encode([embedding_text(prompt)])
+        encoded = time.perf_counter()
+        features = router.featurizer.transform([prompt], embedding)
+        featurized = time.perf_counter()
+        router.quality([PromptVector(features[0], embedding[0])])
+        done = time.perf_counter()
+        for name, (a, b) in zip(samples, ((started, encoded), (encoded, featurized), (featurized, done)), strict=True):
+            samples[name].append((b - a) * 1000)
+    return {name: percentiles(values)["p50"] for name, values in samples.items()}
 
 
 def encoder_runtimes(prompts: list[str], router: Router) -> dict[str, dict[str, float]]:
@@ -64,6 +81,7 @@ def main() -> None:
     router.quality(router.vectorize(batch))
     throughput = len(batch) / (time.perf_counter() - started)
 
+    stages = stage_times([prompt_of(100, router, 20_000 + i) for i in range(args.repeats)], router)
     runtimes = encoder_runtimes([prompt_of(100, router, 10_000 + i) for i in range(args.repeats)], router)
 
     print(f"{'tokens':>7} | {'miss p50':>9} {'p90':>7} {'p99':>7} | {'hit p50':>8} {'p90':>7} {'p99':>7}   (ms)")
@@ -77,9 +95,15 @@ def main() -> None:
     print("encoder alone, 100 tokens, alternated prompt by prompt (ms):")
     for name, r in runtimes.items():
         print(f"  {name:<24} p50 {r['p50']:6.2f}  p90 {r['p90']:6.2f}  p99 {r['p99']:6.2f}")
+    print("a 100-token miss by stage, p50 (ms): " + ", ".join(f"{k} {v:.2f}" for k, v in stages.items()))
     path = write_results(
         "router_scoring",
-        {"rows": rows, "batch_throughput_prompts_per_s": throughput, "encoder_runtimes_100_tokens_ms": runtimes},
+        {
+            "rows": rows,
+            "batch_throughput_prompts_per_s": throughput,
+            "encoder_runtimes_100_tokens_ms": runtimes,
+            "miss_stages_100_tokens_p50_ms": stages,
+        },
     )
     print(f"wrote {path}")
 
