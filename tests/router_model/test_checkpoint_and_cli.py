@@ -55,6 +55,17 @@ def test_card_names_data_split_seed_lambda_and_metrics(tiny):
     assert {"perf", "balanced", "cost"} == set(card["tiers_from_validation"])
     assert {r["name"] for r in card["test"]["rows"]} >= {"oracle", "perf", "knn", "embedding_only"}
     assert load_checkpoint(out).version == card["version"]
+    assert card["encoder"]["trained_on"] == "fp32" and card["encoder"]["precision"] == "int8"
+
+
+def test_router_serves_with_the_encoder_the_checkpoint_names(tiny, tmp_path):
+    _, out = tiny
+    assert Router.load(out).encoder.precision == "int8"
+    checkpoint = load_checkpoint(out)
+    checkpoint.encoder = {**checkpoint.encoder, "precision": "fp32"}
+    checkpoint.save(tmp_path / "fp32")
+    router = Router.load(tmp_path / "fp32")
+    assert router.encoder.precision == "fp32" and router.version.endswith("+fp32")
 
 
 def test_eval_uses_the_held_out_split_of_its_own_file_and_all_rows_of_another(tiny, tmp_path, capsys):
