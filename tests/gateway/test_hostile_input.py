@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -79,12 +81,21 @@ def assert_valid_answer(response: httpx.Response) -> None:
     assert "Traceback" not in response.text
 
 
-def test_random_request_shaped_bodies_get_an_answer_or_a_4xx(gateway_factory, upstream):
-    base, _ = upstream
-    url = gateway_factory(standard_backends(base))
-    client = httpx.Client(base_url=url, timeout=30)
+# Reproducible runs that may take their time: the gateway, not hypothesis, sets the pace.
+FUZZ = {"deadline": None, "suppress_health_check": list(HealthCheck), "derandomize": True}
 
-    @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+
+@pytest.fixture()
+def client(gateway_factory, upstream) -> Iterator[httpx.Client]:
+    """A client of a gateway in front of the standard test backends."""
+    base, _ = upstream
+    with httpx.Client(base_url=gateway_factory(standard_backends(base)), timeout=60) as http:
+        yield http
+
+
+def test_random_request_shaped_bodies_get_an_answer_or_a_4xx(client):
+
+    @settings(max_examples=120, **FUZZ)
     @given(REQUEST)
     def check(body: dict) -> None:
         response = client.post("/v1/chat/completions", json=body, headers={"X-Budget-Tier": "cost"})
@@ -93,12 +104,9 @@ def test_random_request_shaped_bodies_get_an_answer_or_a_4xx(gateway_factory, up
     check()
 
 
-def test_random_json_and_bytes_get_a_4xx(gateway_factory, upstream):
-    base, _ = upstream
-    url = gateway_factory(standard_backends(base))
-    client = httpx.Client(base_url=url, timeout=30)
+def test_random_json_and_bytes_get_a_4xx(client):
 
-    @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+    @settings(max_examples=80, **FUZZ)
     @given(JSON | st.binary(max_size=200).map(lambda b: b))
     def check(body: object) -> None:
         content = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -109,10 +117,7 @@ def test_random_json_and_bytes_get_a_4xx(gateway_factory, upstream):
     check()
 
 
-def test_extreme_but_valid_requests_are_answered(gateway_factory, upstream):
-    base, _ = upstream
-    url = gateway_factory(standard_backends(base))
-    client = httpx.Client(base_url=url, timeout=60)
+def test_extreme_but_valid_requests_are_answered(client):
     many = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"turn {i}"} for i in range(10_000)]
     assert_valid_answer(client.post("/v1/chat/completions", json={"model": "auto", "messages": many}))
     huge = [{"role": "user", "content": "word " * 200_000}]
