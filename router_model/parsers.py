@@ -95,7 +95,9 @@ def _length_normalised(p: ParsedPrompt) -> float:
 def _english_ratio(p: ParsedPrompt) -> float:
     if not p.text:
         return 1.0
-    return sum(ch.isascii() for ch in p.text) / len(p.text)
+    if p.text.isascii():
+        return 1.0
+    return len(p.text.encode("ascii", "ignore")) / len(p.text)
 
 
 @dataclass(frozen=True)
