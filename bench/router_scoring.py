@@ -6,6 +6,7 @@ python -m bench.router_scoring [--repeats 200]
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 
 from bench.common import percentiles, write_results
@@ -19,11 +20,24 @@ WORDS = "the model should answer which option best explains why the plant grows 
 
 def prompt_of(tokens: int, router: Router, salt: int) -> str:
     """A prompt of about `tokens` encoder tokens; `salt` makes each one unique (no cache effects)."""
-    words, text = [], ""
-    while router.encoder.count_tokens(text) < tokens - 3:
-        words.append(WORDS[len(words) % len(WORDS)])
-        text = " ".join(words)
-    return f"{salt} {text}?"
+    return f"{salt} {body_of(tokens - 3, router)}?"
+
+
+@functools.cache
+def body_of(tokens: int, router: Router) -> str:
+    """The shortest run of WORDS with at least `tokens` encoder tokens (binary search on the word count)."""
+
+    def text(n: int) -> str:
+        return " ".join(WORDS[i % len(WORDS)] for i in range(n))
+
+    low, high = 0, tokens
+    while low < high:
+        middle = (low + high) // 2
+        if router.encoder.count_tokens(text(middle)) < tokens:
+            low = middle + 1
+        else:
+            high = middle
+    return text(low)
 
 
 def time_ms(fn, *args) -> float:  # type: ignore[no-untyped-def]

@@ -62,7 +62,7 @@ class Router:
     @property
     def version(self) -> str:
         """The checkpoint and the encoder runtime: vectors cached under one version never serve another."""
-        return f"{self.checkpoint.version}+{self.encoder.precision}"
+        return f"{self.checkpoint.version}+{self.encoder.runtime}"
 
     def warm_up(self) -> None:
         """One prompt through every stage, so that the first request does not pay for first runs."""

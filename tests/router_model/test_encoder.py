@@ -34,4 +34,4 @@ def test_a_texts_vector_does_not_depend_on_its_batch(router: Router) -> None:
 
 
 def test_router_version_names_the_encoder_runtime(router: Router) -> None:
-    assert router.version == f"{router.checkpoint.version}+int8"
+    assert router.version == f"{router.checkpoint.version}+int8-fused"
