@@ -37,11 +37,12 @@ from gateway.settings import DEFAULT_CONFIG_DIR
 ROOT = Path(__file__).resolve().parent.parent
 LITELLM_BIN = ROOT / ".venv-bench" / "bin" / "litellm"
 BENCH_REDIS_DB = 13
-# about 100 tokens for the router's encoder
+# 85 encoder tokens; with a cache-miss run's unique prefix (about 13 more) a miss encodes about 100 tokens
 PROMPT = (
     "A student wants to find out which kind of soil holds the most water. She fills three pots with sand, clay "
     "and loam, pours the same amount of water into each, and measures what drains out after ten minutes. Which "
-    "soil most likely held the most water, and what part of her method makes the comparison fair?"
+    "soil most likely held the most water, and what part of her method makes the comparison fair? Answer in two "
+    "short sentences and name the one property of the soil particles that matters most here."
 )
 # Cache-miss prompts carry RUN (new per wrk run), the thread's number and a counter: no prompt repeats within a run,
 # across threads (each has its own Lua state and the same random sequence) or across runs.
