@@ -339,11 +339,12 @@ def main() -> None:
             rows = []
             for c in args.concurrency:
                 for name, (url, model, unique, headers) in targets.items():
-                    before = feature_cache_counts(urls["gateway"])
+                    is_gateway = url == urls["gateway"]
+                    before = feature_cache_counts(url) if is_gateway else {}
                     result = wrk(url, model, unique, headers, c, args.duration, work)
                     peak = max(peak, rss_mb(gateway.pid))
-                    if url == urls["gateway"]:
-                        after = feature_cache_counts(urls["gateway"])
+                    if is_gateway:
+                        after = feature_cache_counts(url)
                         hits, misses = (after[k] - before[k] for k in ("hit", "miss"))
                         result["cache_hit_ratio"] = round(hits / max(hits + misses, 1), 4)
                     rows.append({"target": name, "concurrency": c, **result})

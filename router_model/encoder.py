@@ -75,12 +75,13 @@ class SentenceEmbedding(torch.nn.Module):
         return torch.nn.functional.normalize(pooled, dim=-1)
 
 
-def load_sentence_embedding(folder: Path, attention: str = "sdpa") -> SentenceEmbedding:
+def load_sentence_model(folder: Path, attention: str = "sdpa") -> tuple[SentenceEmbedding, Any]:
+    """The sentence model and its tokenizer, loaded once with sentence-transformers."""
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(str(folder), device="cpu", model_kwargs={"attn_implementation": attention})
     bert: torch.nn.Module = model[0].auto_model  # type: ignore[assignment]
-    return SentenceEmbedding(bert).eval()
+    return SentenceEmbedding(bert).eval(), model.tokenizer
 
 
 def int8_model_path(folder: Path) -> Path:
@@ -103,7 +104,7 @@ def build_int8_model(folder: Path) -> Path:
     exported = target.with_name(f"fp32-{os.getpid()}.onnx")
     fused = target.with_name(f"fused-{os.getpid()}.onnx")
     partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
-    model = load_sentence_embedding(folder, attention="eager")
+    model, _ = load_sentence_model(folder, attention="eager")
     example = tuple(torch.ones((1, 8), dtype=torch.long) for _ in INPUTS)
     dynamic = {name: {0: "batch", 1: "tokens"} for name in INPUTS} | {"embedding": {0: "batch"}}
     with warnings.catch_warnings():
@@ -125,9 +126,7 @@ def build_int8_model(folder: Path) -> Path:
     return target
 
 
-def torch_runner(folder: Path) -> Callable[[Batch], np.ndarray]:
-    model = load_sentence_embedding(folder)
-
+def torch_runner(model: SentenceEmbedding) -> Callable[[Batch], np.ndarray]:
     @torch.inference_mode()
     def run(batch: Batch) -> np.ndarray:
         return model(**{name: torch.from_numpy(batch[name]) for name in INPUTS}).numpy()
@@ -163,16 +162,21 @@ class Encoder:
     def __init__(
         self, max_tokens: int = 256, cache_dir: Path = DEFAULT_CACHE_DIR, precision: Precision = "fp32"
     ) -> None:
-        from transformers import AutoTokenizer
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
         folder = extracted_weights(cache_dir)
         self.max_tokens = max_tokens
         self.precision = precision
-        self._tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        if precision == "int8":
+            from transformers import AutoTokenizer
+
+            self._tokenizer = AutoTokenizer.from_pretrained(str(folder))
+            self._run = onnx_runner(build_int8_model(folder))
+        else:
+            model, self._tokenizer = load_sentence_model(folder)
+            self._run = torch_runner(model)
         self._tokenizer.truncation_side = "left"
-        self._run = onnx_runner(build_int8_model(folder)) if precision == "int8" else torch_runner(folder)
 
     @property
     def runtime(self) -> str:
