@@ -50,10 +50,11 @@ async def decide(
     svc: Services, request: Request, chat: ChatRequest, body: dict[str, Any], config: GatewayConfig
 ) -> Decision:
     tier = resolve_tier(request.headers.get("x-budget-tier"), config)
-    prompt_tokens = await anyio.to_thread.run_sync(count_prompt_tokens, body["messages"])
+    text = routing_text(chat.messages)
+    prompt_tokens = await anyio.to_thread.run_sync(count_prompt_tokens, body["messages"], text)
     limit = chat.max_completion_tokens or chat.max_tokens
     output_tokens = min(limit or svc.settings.expected_output_tokens, svc.settings.expected_output_tokens)
-    decision = await svc.engine.decide(routing_text(chat.messages), prompt_tokens, output_tokens, config, tier)
+    decision = await svc.engine.decide(text, prompt_tokens, output_tokens, config, tier)
     log.info(
         "routed",
         tier=tier,

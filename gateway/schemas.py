@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, field_validator
@@ -12,13 +13,41 @@ from gateway.errors import InvalidRequest
 ROUTING_ALIASES = ("auto",)
 M = TypeVar("M", bound=BaseModel)
 ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
+# Content parts whose payload LiteLLM reads (to count tokens and build the upstream call): checked, so that a
+# malformed one is the client's 400 and not a failed backend.
+PART_PAYLOADS: dict[str, tuple[Callable[[object], bool], str]] = {
+    "text": (lambda v: isinstance(v, str), "a string `text`"),
+    "image_url": (
+        lambda v: isinstance(v, str) or (isinstance(v, dict) and isinstance(v.get("url"), str)),
+        "`image_url`: a URL string or an object with a string `url`",
+    ),
+}
+
+
+class FunctionCall(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: StrictStr
+    arguments: StrictStr
+
+
+class ToolCall(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    function: FunctionCall
 
 
 class Message(BaseModel):
+    """Typed where a malformed value would break token counting or the upstream's parser: a 400 names the field."""
+
     model_config = ConfigDict(extra="allow")
 
     role: StrictStr
     content: str | list[dict[str, Any]] | None = None
+    name: StrictStr | None = None
+    tool_call_id: StrictStr | None = None
+    tool_calls: list[ToolCall] | None = None
+    function_call: FunctionCall | None = None
 
     @field_validator("role")
     @classmethod
@@ -26,6 +55,18 @@ class Message(BaseModel):
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}; expected one of {', '.join(sorted(ROLES))}")
         return role
+
+    @field_validator("content")
+    @classmethod
+    def _parts_carry_their_payload(cls, content: str | list[dict[str, Any]] | None) -> object:
+        for i, part in enumerate(content if isinstance(content, list) else ()):
+            kind = part.get("type")
+            if not isinstance(kind, str):
+                raise ValueError(f"part {i} needs a string `type`")
+            check, needs = PART_PAYLOADS.get(kind, (lambda _: True, ""))
+            if not check(part.get(kind)):
+                raise ValueError(f"part {i} of type {kind!r} needs {needs}")
+        return content
 
     def text(self) -> str:
         """The message's text; content parts that are not text are skipped."""

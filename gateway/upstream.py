@@ -11,6 +11,7 @@ from typing import Any
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import litellm  # noqa: E402
+import structlog  # noqa: E402
 from litellm import exceptions as llx  # noqa: E402
 
 from gateway.errors import (
@@ -21,6 +22,8 @@ from gateway.errors import (
     UpstreamTimeout,
 )
 from gateway.registry import Backend, ConfigError
+
+log = structlog.get_logger(__name__)
 
 DEMO_REPLY = "This is a demo answer from {name}, routed by LLMRank. Configure real backends in config/models.yaml."
 TOKENIZER_MODEL = "gpt-3.5-turbo"
@@ -81,11 +84,17 @@ def warm_up() -> None:
     its resource modules on a client's first use (0.9 s here), and the token counter loads its encoding."""
     import openai.resources  # noqa: F401
 
-    count_prompt_tokens([{"role": "user", "content": "warm up"}])
+    count_prompt_tokens([{"role": "user", "content": "warm up"}], "warm up")
 
 
-def count_prompt_tokens(messages: list[dict[str, Any]]) -> int:
-    return int(litellm.token_counter(model=TOKENIZER_MODEL, messages=messages))
+def count_prompt_tokens(messages: list[dict[str, Any]], text: str) -> int:
+    """Prompt tokens for the cost estimate. Images count as LiteLLM's default size (never fetched); messages that
+    LiteLLM's counter rejects are estimated from `text` (what the router reads) rather than failing the request."""
+    try:
+        return int(litellm.token_counter(model=TOKENIZER_MODEL, messages=messages, use_default_image_token_count=True))
+    except Exception as exc:
+        log.warning("prompt_tokens_estimated", error=type(exc).__name__)
+        return int(litellm.token_counter(model=TOKENIZER_MODEL, text=text))
 
 
 # The request fields of OpenAI's chat-completions API. Only these may become LiteLLM arguments: LiteLLM also reads

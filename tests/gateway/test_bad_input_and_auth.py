@@ -37,6 +37,17 @@ def url(gateway_factory, upstream) -> str:
         ({"model": 7, "messages": [{"role": "user", "content": "x"}]}, "model"),
         ({"model": "auto", "messages": [{"role": "user", "content": "x"}], "max_tokens": -1}, "max_tokens"),
         ({"model": "auto", "messages": [{"role": "user", "content": "x"}], "stream": "yes"}, "stream"),
+        # found by the property test: LiteLLM's token counter raised on these, and the gateway answered 500
+        ({"model": "auto", "messages": [{"role": "assistant", "tool_calls": {"a": []}}]}, "messages.0.tool_calls"),
+        ({"model": "auto", "messages": [{"role": "assistant", "tool_calls": [None]}]}, "messages.0.tool_calls.0"),
+        (
+            {"model": "auto", "messages": [{"role": "assistant", "tool_calls": [{"function": {"name": "f"}}]}]},
+            "messages.0.tool_calls.0.function.arguments",
+        ),
+        ({"model": "auto", "messages": [{"role": "assistant", "function_call": []}]}, "messages.0.function_call"),
+        ({"model": "auto", "messages": [{"role": "user", "content": "x", "name": 3}]}, "messages.0.name"),
+        ({"model": "auto", "messages": [{"role": "user", "content": [{"type": "image_url"}]}]}, "messages.0.content"),
+        ({"model": "auto", "messages": [{"role": "user", "content": [{"text": "x"}]}]}, "messages.0.content"),
     ],
 )
 def test_invalid_fields_are_400_naming_the_param(url, body, param):

@@ -6,10 +6,11 @@ import inspect
 
 import pytest
 from litellm import exceptions as llx
+from structlog.testing import capture_logs
 
 from gateway.errors import UpstreamBadRequest, UpstreamError, UpstreamRateLimited, UpstreamTimeout
 from gateway.registry import Backend
-from gateway.upstream import EXCEPTION_MAP, Upstream
+from gateway.upstream import EXCEPTION_MAP, Upstream, count_prompt_tokens
 
 BACKEND = Backend(name="b", litellm_model="openai/b", profile="p")
 
@@ -42,3 +43,14 @@ def test_translated_messages_never_carry_the_key():
     upstream = Upstream(lambda: {"b": "sk-secret-abc"}, 1.0)
     exc = llx.BadRequestError("invalid key sk-secret-abc for model", model="b", llm_provider="openai")
     assert "sk-secret-abc" not in upstream.translate(exc, BACKEND).message
+
+
+def test_prompt_tokens_fall_back_to_the_routing_text_when_litellm_cannot_count_the_messages():
+    plain = [{"role": "user", "content": "Which planet is the largest?"}]
+    assert count_prompt_tokens(plain, "unused") > 5
+    # LiteLLM's counter raises on a tool call without `function` (the schema rejects it; this is the second line)
+    odd = [{"role": "assistant", "content": "", "tool_calls": [{"id": "x"}]}]
+    with capture_logs() as logs:
+        estimated = count_prompt_tokens(odd, "one two three four five six seven eight")
+    assert estimated == 8
+    assert [entry["event"] for entry in logs] == ["prompt_tokens_estimated"]
