@@ -63,10 +63,16 @@ def stage_times(prompts: list[str], router: Router) -> dict[str, float]:
 
 
 def encoder_runtimes(prompts: list[str], router: Router) -> dict[str, dict[str, float]]:
-    """The served encoder against the fp32 torch model it approximates, alternated so both see the same machine."""
-    encoders = {f"{router.encoder.precision} (served)": router.encoder}
-    if router.encoder.precision != "fp32":
-        encoders["fp32 (torch)"] = Encoder(router.encoder.max_tokens, precision="fp32")
+    """The served encoder against the fp32 torch model it approximates and against itself with the token window
+    the network was trained with, alternated so that all see the same machine."""
+    served, trained_window = router.encoder, int(router.checkpoint.encoder.get("trained_max_tokens", 0))
+    encoders = {f"{served.precision}, last {served.max_tokens} tokens (served)": served}
+    if served.precision != "fp32":
+        encoders[f"fp32 (torch), last {served.max_tokens}"] = Encoder(served.max_tokens, precision="fp32")
+    if trained_window and trained_window != served.max_tokens:
+        encoders[f"{served.precision}, last {trained_window} tokens"] = Encoder(
+            trained_window, precision=served.precision
+        )
     samples: dict[str, list[float]] = {name: [] for name in encoders}
     for prompt in prompts:
         for name, encoder in encoders.items():
@@ -108,7 +114,7 @@ def main() -> None:
     print(f"batch encoding throughput (256 prompts of ~100 tokens): {throughput:.0f} prompts/s")
     print("encoder alone, 100 tokens, alternated prompt by prompt (ms):")
     for name, r in runtimes.items():
-        print(f"  {name:<24} p50 {r['p50']:6.2f}  p90 {r['p90']:6.2f}  p99 {r['p99']:6.2f}")
+        print(f"  {name:<34} p50 {r['p50']:6.2f}  p90 {r['p90']:6.2f}  p99 {r['p99']:6.2f}")
     print("a 100-token miss by stage, p50 (ms): " + ", ".join(f"{k} {v:.2f}" for k, v in stages.items()))
     path = write_results(
         "router_scoring",

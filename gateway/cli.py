@@ -64,6 +64,7 @@ def _train(args: argparse.Namespace) -> int:
             epochs=args.epochs,
             precision=args.precision,
             serve_precision=args.serve_precision,
+            **{window: getattr(args, window) for window in ("max_tokens", "serve_max_tokens") if hasattr(args, window)},
         )
     )
     print(f"wrote {args.out} (version {card['version']}); tiers from validation: {card['tiers_from_validation']}")
@@ -128,6 +129,16 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--lambda", dest="lambdas", type=float, nargs="*", default=[], help="extra per-λ heads")
     tr.add_argument("--seed", type=int, default=7)
     tr.add_argument("--epochs", type=int, default=100)
+    # token windows default to the bundled checkpoint's recipe (TrainConfig)
+    tr.add_argument(
+        "--max-tokens", type=int, default=argparse.SUPPRESS, help="tokens from the end of a question it learns from"
+    )
+    tr.add_argument(
+        "--serve-max-tokens",
+        type=int,
+        default=argparse.SUPPRESS,
+        help="tokens from the end of a question the router embeds when serving",
+    )
     precisions = ("fp32", "int8")
     tr.add_argument("--precision", choices=precisions, default="fp32", help="encoder the network learns from")
     tr.add_argument(

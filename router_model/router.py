@@ -61,8 +61,9 @@ class Router:
 
     @property
     def version(self) -> str:
-        """The checkpoint and the encoder runtime: vectors cached under one version never serve another."""
-        return f"{self.checkpoint.version}+{self.encoder.runtime}"
+        """The checkpoint, the encoder runtime and its token window: vectors cached under one version never serve
+        another."""
+        return f"{self.checkpoint.version}+{self.encoder.runtime}+tail{self.encoder.max_tokens}"
 
     def warm_up(self) -> None:
         """One prompt through every stage, so that the first request does not pay for first runs."""

@@ -14,7 +14,14 @@ from tqdm import tqdm
 from router_model.checkpoint import Checkpoint, Head, round_to_float16
 from router_model.costs import CostModel
 from router_model.data import FilterReport, RouterBenchData, load_routerbench, stratified_split
-from router_model.encoder import DEFAULT_CACHE_DIR, ENCODER_NAME, Encoder, Precision, cached_embeddings
+from router_model.encoder import (
+    DEFAULT_CACHE_DIR,
+    ENCODER_NAME,
+    SERVED_MAX_TOKENS,
+    Encoder,
+    Precision,
+    cached_embeddings,
+)
 from router_model.evaluate import Predictions, evaluate, sweep
 from router_model.features import Featurizer
 from router_model.loss import llmrank_loss, utility
@@ -35,8 +42,9 @@ class TrainConfig:
     weight_decay: float = 1e-2
     patience: int = 10
     clip: float = 1.0
-    max_tokens: int = 256
+    max_tokens: int = 256  # the token window (from the end of the question) the network learns from
     precision: Precision = "fp32"  # the encoder the network learns from
+    serve_max_tokens: int = SERVED_MAX_TOKENS  # the window the router serves with; tiers and test metrics use it
     serve_precision: Precision = "int8"  # the encoder the router serves with; tiers and test metrics use it
     ablations: bool = True
     cache_dir: Path = DEFAULT_CACHE_DIR
@@ -155,9 +163,9 @@ def served_inputs(
     prepared: Prepared, featurizer: Featurizer, features: dict[str, np.ndarray], config: TrainConfig
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """(features, embeddings) of the validation and test parts as the served encoder sees them."""
-    if config.serve_precision == config.precision:
+    if (config.serve_precision, config.serve_max_tokens) == (config.precision, config.max_tokens):
         return {name: (features[name], prepared.embeddings[name]) for name in ("val", "test")}
-    encoder = Encoder(config.max_tokens, config.cache_dir, config.serve_precision)
+    encoder = Encoder(config.serve_max_tokens, config.cache_dir, config.serve_precision)
     served = {}
     for name in ("val", "test"):
         prompts = prepared.parts[name].prompts
@@ -194,8 +202,9 @@ def train(config: TrainConfig) -> Checkpoint:
         heads=heads,
         encoder={
             "name": ENCODER_NAME,
-            "max_tokens": config.max_tokens,
+            "max_tokens": config.serve_max_tokens,
             "precision": config.serve_precision,
+            "trained_max_tokens": config.max_tokens,
             "trained_on": config.precision,
             "text": "question after few-shot examples",
         },
