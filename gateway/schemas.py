@@ -78,7 +78,8 @@ class Message(BaseModel):
 
 
 class ChatRequest(BaseModel):
-    """Only what routing needs is typed; every other field is passed on (see `upstream.upstream_arguments`)."""
+    """What routing needs and what LiteLLM reads is typed; every other field is passed on (see
+    `upstream.upstream_arguments`)."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -88,6 +89,11 @@ class ChatRequest(BaseModel):
     max_tokens: StrictInt | None = Field(None, ge=1)
     max_completion_tokens: StrictInt | None = Field(None, ge=1)
     n: StrictInt | None = Field(None, ge=1, le=16)
+    # LiteLLM reads these while building the call; malformed, it raised there and every backend counted a failure
+    tools: list[dict[str, Any]] | None = None
+    functions: list[dict[str, Any]] | None = None
+    response_format: dict[str, Any] | None = None
+    stream_options: dict[str, Any] | None = None
 
     def passthrough(self) -> dict[str, Any]:
         """The body to send upstream: every field the client sent except `model`."""
