@@ -29,7 +29,7 @@ DEFAULT_CACHE_DIR = Path.home() / ".cache" / "llmrank"
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 INT8_GRAPH = "fused"
 # The router embeds the last 64 tokens of a question: on the validation split routing is as good as with 256
-# (docs/ROUTER_MODEL.md), and a 100-token prompt encodes in two thirds of the time.
+# (docs/ROUTER_MODEL.md), and a 100-token prompt encodes in about 60 % of the time.
 SERVED_MAX_TOKENS = 64
 N_HEADS = 12
 
