@@ -194,9 +194,26 @@ class Encoder:
     def count_tokens(self, text: str) -> int:
         return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
 
+    def tail(self, text: str) -> str:
+        """The end of `text` that tokenises to the same window as the whole text, so that a long prompt is not
+        tokenised in full for the few tokens the encoder reads. The cut falls on whitespace, where BERT's
+        pre-tokeniser splits anyway, so the kept words become the same tokens."""
+        chars = self.max_tokens * 16
+        while chars < len(text):
+            cut = text[-chars:]
+            start = next((i for i, c in enumerate(cut) if c.isspace()), None)
+            if start is not None and self.count_tokens(cut[start:]) >= self.max_tokens:
+                return cut[start:]
+            chars *= 4
+        return text
+
     def _encode_batch(self, texts: Sequence[str]) -> np.ndarray:
         batch = self._tokenizer(
-            list(texts), padding=True, truncation=True, max_length=self.max_tokens, return_tensors="np"
+            [self.tail(t) for t in texts],
+            padding=True,
+            truncation=True,
+            max_length=self.max_tokens,
+            return_tensors="np",
         )
         return self._run({name: batch[name].astype(np.int64) for name in INPUTS})
 

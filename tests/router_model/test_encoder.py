@@ -47,3 +47,21 @@ def test_the_served_window_keeps_the_end_of_a_long_question(router: Router) -> N
         router.encoder._tokenizer(long_prompt, add_special_tokens=False)["input_ids"][-(window - 2) :]
     )
     np.testing.assert_allclose(router.encoder.encode([long_prompt]), router.encoder.encode([tail]), atol=1e-5)
+
+
+def test_a_long_text_is_tokenised_from_its_tail_into_the_same_window(router: Router) -> None:
+    encoder = router.encoder
+    texts = [
+        " ".join(f"word{i}, (punctuation!) and ünïcödé" for i in range(800)),
+        "x" * 5000 + " the end of a text with one space",
+        "no-whitespace-" * 900,
+        "short question?",
+    ]
+    for text in texts:
+        tail = encoder.tail(text)
+        assert text.endswith(tail)
+        full, kept = (
+            encoder._tokenizer(t, truncation=True, max_length=encoder.max_tokens)["input_ids"] for t in (text, tail)
+        )
+        assert full == kept
+    assert len(encoder.tail(texts[0])) < len(texts[0]) // 10  # the shortcut is taken where it can be
