@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 import structlog
 from redis import asyncio as aioredis
@@ -14,20 +14,21 @@ from redis.exceptions import RedisError
 log = structlog.get_logger(__name__)
 
 RedisState = Literal["up", "down", "disabled"]
+V = TypeVar("V")
 
 
-class LRUCache:
+class LRUCache(Generic[V]):
     def __init__(self, max_entries: int) -> None:
         self.max_entries = max_entries
-        self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._items: OrderedDict[str, V] = OrderedDict()
 
-    def get(self, key: str) -> bytes | None:
+    def get(self, key: str) -> V | None:
         value = self._items.get(key)
         if value is not None:
             self._items.move_to_end(key)
         return value
 
-    def set(self, key: str, value: bytes) -> None:
+    def set(self, key: str, value: V) -> None:
         self._items[key] = value
         self._items.move_to_end(key)
         while len(self._items) > self.max_entries:
@@ -92,7 +93,7 @@ class FeatureCache:
     def __init__(self, redis: RedisLink, ttl_s: int, max_entries: int) -> None:
         self.redis = redis
         self.ttl_s = ttl_s
-        self.local = LRUCache(max_entries)
+        self.local: LRUCache[bytes] = LRUCache(max_entries)
 
     async def get(self, key: str) -> bytes | None:
         value = self.local.get(key)

@@ -45,7 +45,7 @@ class FeedbackStore:
         self.redis = redis
         self.file = file
         self.ttl_s = ttl_s
-        self._local = LRUCache(max_local)
+        self._local: LRUCache[bytes] = LRUCache(max_local)
 
     async def remember(self, routed: RoutedRequest) -> None:
         """Into Redis when it answers, else into memory (bounded): one copy, not two."""

@@ -9,7 +9,7 @@ from typing import Literal
 import anyio
 import numpy as np
 
-from gateway.cache import FeatureCache
+from gateway.cache import FeatureCache, LRUCache
 from gateway.config_store import GatewayConfig
 from gateway.conversation import cache_key
 from gateway.metrics import Metrics
@@ -43,36 +43,45 @@ class Decision:
 
 
 class RoutingEngine:
-    def __init__(self, router: Router, cache: FeatureCache, metrics: Metrics) -> None:
+    def __init__(self, router: Router, cache: FeatureCache, metrics: Metrics, memo_entries: int = 10_000) -> None:
         self.router = router
         self.cache = cache
         self.metrics = metrics
         self._profile_index = {p: i for i, p in enumerate(router.profiles)}
         self._encoder_slot = anyio.CapacityLimiter(1)
+        # the network's output per cached prompt: a repeated prompt skips the forward pass, whose weights a
+        # request's other work has usually pushed out of the CPU caches (0.3 ms warm, 0.7–0.9 ms in the gateway)
+        self._predicted: LRUCache[np.ndarray] = LRUCache(memo_entries)
 
-    async def vector_for(self, text: str) -> tuple[PromptVector, CacheResult]:
+    async def vector_for(self, text: str) -> tuple[PromptVector, np.ndarray, CacheResult]:
+        """The prompt's feature vector and the network's predicted quality per router profile."""
         key = cache_key(self.router.version, text)
         blob = await self.cache.get(key)
         if blob is not None:
             self.metrics.cache.labels("hit").inc()
-            return PromptVector.from_bytes(blob, len(self.router.featurizer.names)), "hit"
+            vector = PromptVector.from_bytes(blob, len(self.router.featurizer.names))
+            remembered = self._predicted.get(key)
+            predicted = remembered if remembered is not None else self.router.quality([vector])[0]
+            self._predicted.set(key, predicted)
+            return vector, predicted, "hit"
         self.metrics.cache.labels("miss").inc()
-        vector = await anyio.to_thread.run_sync(self._vectorize, text, limiter=self._encoder_slot)
+        vector, predicted = await anyio.to_thread.run_sync(self._vectorize, text, limiter=self._encoder_slot)
+        self._predicted.set(key, predicted)
         await self.cache.set(key, vector.to_bytes())
-        return vector, "miss"
+        return vector, predicted, "miss"
 
-    def _vectorize(self, text: str) -> PromptVector:
-        return self.router.vectorize([text])[0]
+    def _vectorize(self, text: str) -> tuple[PromptVector, np.ndarray]:
+        vector = self.router.vectorize([text])[0]
+        return vector, self.router.quality([vector])[0]
 
     async def decide(
         self, text: str, prompt_tokens: int, output_tokens: int, config: GatewayConfig, tier: str
     ) -> Decision:
         started = time.perf_counter()
-        vector, cache = await self.vector_for(text)
+        vector, predicted, cache = await self.vector_for(text)
         lam = config.tiers.lambda_for(tier)
         backends = config.registry.enabled
-        q_profiles = self.router.quality([vector])[0]
-        quality = np.array([q_profiles[self._profile_index[b.profile]] + b.quality_offset for b in backends])
+        quality = np.array([predicted[self._profile_index[b.profile]] + b.quality_offset for b in backends])
         cost = np.array(
             [prompt_tokens * config.prices[b.name][0] + output_tokens * config.prices[b.name][1] for b in backends]
         )

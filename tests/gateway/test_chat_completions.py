@@ -53,6 +53,22 @@ def test_same_prompt_twice_is_a_cache_hit_stored_in_redis(gateway_factory, upstr
     assert len(redis_db.keys("llmrank:features:*")) == 1
 
 
+def test_a_cache_hit_scores_exactly_as_its_miss(gateway_factory, upstream, redis_db):
+    """A hit in the same gateway reuses the remembered network output; one in a second gateway sharing the Redis
+    database scores the stored vector again. Both must rank and score as the miss did."""
+    base, _ = upstream
+    first = gateway_factory(standard_backends(base))
+    second = gateway_factory(standard_backends(base))
+
+    def route(url: str) -> dict:
+        body = {"model": "auto", "messages": [{"role": "user", "content": HARD}]}
+        return httpx.post(f"{url}/v1/route", json=body, headers={"X-Budget-Tier": "balanced"}).json()
+
+    miss, hit_here, hit_from_redis = route(first), route(first), route(second)
+    assert [d["cache"] for d in (miss, hit_here, hit_from_redis)] == ["miss", "hit", "hit"]
+    assert miss["candidates"] == hit_here["candidates"] == hit_from_redis["candidates"]
+
+
 def test_tier_changes_the_choice_for_a_hard_prompt(gateway_factory, upstream):
     base, _ = upstream
     url = gateway_factory(standard_backends(base))
