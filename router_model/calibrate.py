@@ -42,13 +42,25 @@ class CalibratedProfile:
     def save(self, checkpoint_dir: Path) -> Path:
         directory = Path(checkpoint_dir) / CALIBRATED_DIR
         directory.mkdir(parents=True, exist_ok=True)
-        stem = directory / _slug(self.name)
+        stem = directory / file_stem(self.name)
         arrays: dict[str, np.ndarray] = {"weight": self.weight, "bias": np.array([self.bias])}
         if self.cost_model is not None:
             arrays |= {"cost_intercept": self.cost_model.intercept, "cost_per_char": self.cost_model.per_char}
         np.savez(stem.with_suffix(".npz"), **arrays)  # type: ignore[arg-type]
         stem.with_suffix(".json").write_text(json.dumps({"name": self.name, **self.card}, indent=2) + "\n")
         return stem.with_suffix(".json")
+
+
+def network_version(router_version: str) -> str:
+    """The network part of a router version (`<network>+<encoder runtime>+tail<window>`): what a fitted weight
+    vector and a stored feature vector depend on; the encoder's runtime and window only nudge the vectors."""
+    return router_version.split("+", 1)[0]
+
+
+def fitted_on(profile: CalibratedProfile, network: str) -> bool:
+    """Whether the profile was fitted on this network's representation (cards before the check say nothing)."""
+    fitted = profile.card.get("checkpoint_version")
+    return fitted is None or network_version(str(fitted)) == network
 
 
 def calibrated_names(checkpoint_dir: Path) -> tuple[str, ...]:
@@ -129,5 +141,6 @@ def read_calibration_rows(path: Path, backend: str) -> tuple[list[str], np.ndarr
     return [prompt_text(p) for p in frame["prompt"]], quality, cost
 
 
-def _slug(name: str) -> str:
+def file_stem(name: str) -> str:
+    """calibrated/<stem>.json and .npz hold the profile `name`."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name)

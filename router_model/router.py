@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-from router_model.calibrate import CalibratedProfile, load_calibrated
+from router_model.calibrate import CALIBRATED_DIR, CalibratedProfile, file_stem, fitted_on, load_calibrated
 from router_model.checkpoint import Checkpoint, load_checkpoint
 from router_model.encoder import DEFAULT_CACHE_DIR, Encoder, encoder_for
 from router_model.text import embedding_text
@@ -47,6 +47,14 @@ class Router:
         clash = set(checkpoint.models) & {c.name for c in self.calibrated}
         if clash:
             raise ValueError(f"calibrated profiles shadow trained models: {', '.join(sorted(clash))}")
+        stale = [c.name for c in self.calibrated if not fitted_on(c, checkpoint.version)]
+        if stale:
+            files = ", ".join(f"{CALIBRATED_DIR}/{file_stem(name)}.json/.npz" for name in stale)
+            raise ValueError(
+                f"calibrated profiles {', '.join(stale)} were fitted on another network than checkpoint "
+                f"{checkpoint.version}, so their scores would be meaningless: remove {files} and run "
+                "`llmrank calibrate` for them again"
+            )
 
     @classmethod
     def load(cls, directory: Path, cache_dir: Path = DEFAULT_CACHE_DIR) -> Router:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -40,8 +41,8 @@ def test_reads_jsonl_and_routerbench_columns(tmp_path):
         read_calibration_rows(jsonl, "x")
 
 
-def test_calibrate_command_adds_a_profile_the_router_scores(tiny, tmp_path):  # noqa: F811
-    _, trained = tiny
+def calibrated_checkpoint(trained: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of `trained` with the profile "newbie" calibrated from 40 rows (code succeeds, quizzes fail)."""
     checkpoint = tmp_path / "ckpt"
     shutil.copytree(trained, checkpoint)
     rows = tmp_path / "newbie.jsonl"
@@ -51,6 +52,11 @@ def test_calibrate_command_adds_a_profile_the_router_scores(tiny, tmp_path):  # 
             prompt = f"Write a function to sort list {i}." if i % 2 else f"Which is {i}?\nA) x\nB) y\nAnswer:"
             out.write(json.dumps({"prompt": prompt, "quality": quality, "cost": 0.0001}) + "\n")
     assert main(["calibrate", "--backend", "newbie", "--data", str(rows), "--checkpoint", str(checkpoint)]) == 0
+    return checkpoint, rows
+
+
+def test_calibrate_command_adds_a_profile_the_router_scores(tiny, tmp_path):  # noqa: F811
+    checkpoint, rows = calibrated_checkpoint(tiny[1], tmp_path)
     card = json.loads((checkpoint / "calibrated" / "newbie.json").read_text())
     assert card["rows"] == 40 and card["costs_given"] is True and "held_out_mse" in card
     router = Router.load(checkpoint)
@@ -62,3 +68,14 @@ def test_calibrate_command_adds_a_profile_the_router_scores(tiny, tmp_path):  # 
     assert router.estimated_cost(["x"]).shape == (1, 3)
     with pytest.raises(ValueError, match="already a trained model"):
         main(["calibrate", "--backend", "big", "--data", str(rows), "--checkpoint", str(checkpoint)])
+
+
+def test_a_profile_fitted_on_another_network_stops_the_router_loading(tiny, tmp_path):  # noqa: F811
+    """Retraining into a directory that holds calibrated profiles must not score them on the new network."""
+    checkpoint, _ = calibrated_checkpoint(tiny[1], tmp_path)
+    card_path = checkpoint / "calibrated" / "newbie.json"
+    card = json.loads(card_path.read_text())
+    assert card["checkpoint_version"].split("+")[0] == Router.load(checkpoint).checkpoint.version
+    card_path.write_text(json.dumps(card | {"checkpoint_version": "0123456789abcdef+int8-fused+tail64"}))
+    with pytest.raises(ValueError, match=r"newbie were fitted on another network.*calibrated/newbie\.json"):
+        Router.load(checkpoint)
