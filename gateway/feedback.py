@@ -30,6 +30,7 @@ class RoutedRequest:
     backend: str
     profile: str
     vector: bytes  # the router's PromptVector.to_bytes()
+    router_version: str  # what made the vector: calibration uses only vectors of its own network
 
     def to_json(self) -> bytes:
         return json.dumps({**asdict(self), "vector": base64.b64encode(self.vector).decode()}).encode()
@@ -37,7 +38,8 @@ class RoutedRequest:
     @classmethod
     def from_json(cls, raw: bytes | str) -> RoutedRequest:
         data = json.loads(raw)
-        return cls(data["request_id"], data["backend"], data["profile"], base64.b64decode(data["vector"]))
+        vector = base64.b64decode(data["vector"])
+        return cls(data["request_id"], data["backend"], data["profile"], vector, data.get("router_version", ""))
 
 
 class FeedbackStore:

@@ -98,7 +98,11 @@ async def chat_completions(request: Request) -> Response:
         candidates: list[Backend] = ranked[: 1 + svc.settings.max_fallbacks]
         headers = routing_headers(decision)
         routed = RoutedRequest(
-            request.state.request_id, decision.chosen.name, decision.chosen.profile, decision.vector.to_bytes()
+            request.state.request_id,
+            decision.chosen.name,
+            decision.chosen.profile,
+            decision.vector.to_bytes(),
+            svc.engine.router.version,
         )
         remembered = asyncio.create_task(svc.feedback.remember(routed))  # alongside the backend call, not before it
         svc.metrics.estimated_spend.labels(decision.chosen.name).inc(decision.candidates[0].cost)

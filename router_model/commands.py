@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from router_model.calibrate import fit_profile, read_calibration_rows
+from router_model.calibrate import fit_profile, network_version, read_calibration_rows
 from router_model.checkpoint import Checkpoint, load_checkpoint
 from router_model.data import RouterBenchData, load_routerbench, stratified_split
 from router_model.encoder import DEFAULT_CACHE_DIR, encoder_for
@@ -115,10 +115,15 @@ def run_calibrate_from_feedback(
     """One profile per backend with at least `min_rows` scores, fitted on the features stored with each score.
 
     A backend named like a trained model gets the profile `<name>+feedback`, so it never shadows the trained one.
+    Scores routed by another network than this checkpoint's are skipped: their vectors mean nothing to it.
     """
     router = Router.load(checkpoint_dir)
+    network = router.checkpoint.version
+    usable = [e for e in entries if network_version(str(e.get("router_version") or network)) == network]
+    if len(usable) < len(entries):
+        print(f"{len(entries) - len(usable)} scores were routed by another network than {network}; skipped")
     by_backend: dict[str, list[Mapping[str, Any]]] = {}
-    for entry in entries:
+    for entry in usable:
         by_backend.setdefault(str(entry["backend"]), []).append(entry)
     written = []
     n_features = len(router.featurizer.names)

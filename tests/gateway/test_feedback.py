@@ -98,7 +98,11 @@ def test_calibrate_from_feedback_fits_a_profile_per_backend(gateway_factory, ups
         )
     checkpoint = tmp_path / "ckpt"
     shutil.copytree(DEFAULT_CHECKPOINT, checkpoint)
-    written = run_calibrate_from_feedback(read_feedback(None, file), checkpoint)
+    entries = read_feedback(None, file)
+    assert {e["router_version"] for e in entries} == {router.version}
+    # scores routed by another network carry vectors this one cannot read: they must not join the fit
+    foreign = [e | {"router_version": "0123456789abcdef+int8-fused+tail64"} for e in entries]
+    written = run_calibrate_from_feedback(entries + foreign, checkpoint)
     assert [p.name for p in written] == ["solo.json"]
     card = json.loads(written[0].read_text())
     assert card["rows"] == 12 and card["source"] == "feedback"
