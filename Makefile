@@ -37,6 +37,7 @@ bench: $(STAMP) $(BENCH_STAMP)
 	$(BIN)/python -m bench.router_scoring
 	$(BIN)/python -m bench.gateway_overhead
 	$(BIN)/python -m bench.upstream_call
+	$(BIN)/python -m bench.gateway_share
 
 train: $(STAMP)
 	$(BIN)/llmrank train --data $(DATA) --out router_model/checkpoints/default

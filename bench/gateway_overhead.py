@@ -70,6 +70,12 @@ end
 """
 
 
+def bench_env() -> dict[str, str]:
+    """The environment for every process a bench starts: offline, no network price map."""
+    offline = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    return {**os.environ, **offline}
+
+
 def free_port() -> int:
     import socket
 
@@ -254,12 +260,7 @@ def main() -> None:
     if shutil.which("wrk") is None or not LITELLM_BIN.exists():
         sys.exit("needs wrk and .venv-bench/bin/litellm: run `make bench`")
 
-    env = {
-        **os.environ,
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-        "HF_HUB_OFFLINE": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-    }
+    env = bench_env()
     ports = {name: free_port() for name in ("upstream", "gateway", "litellm")}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     redis.Redis.from_url(f"redis://127.0.0.1:6379/{BENCH_REDIS_DB}").flushdb()

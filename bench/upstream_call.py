@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import tempfile
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 import httpx
 
 from bench.common import percentiles, write_results
-from bench.gateway_overhead import free_port, process
+from bench.gateway_overhead import bench_env, free_port, process
 from gateway.registry import Backend
 from gateway.upstream import Upstream
 
@@ -57,7 +56,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=500)
     args = parser.parse_args()
     port = free_port()
-    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    env = bench_env()
     with tempfile.TemporaryDirectory() as tmp:
         url = f"http://127.0.0.1:{port}"
         stub = [sys.executable, "-m", "bench.upstream_stub", "--port", str(port)]
