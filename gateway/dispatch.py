@@ -84,7 +84,7 @@ class Dispatcher:
         self.metrics.upstream_seconds.labels(backend.name, "error").observe(time.perf_counter() - started)
         self.metrics.fallbacks.labels(backend.name, exc.code or exc.type).inc()
         log.warning("upstream_failed", backend=backend.name, status=exc.status, error=exc.message)
-        if exc.retriable and self.cooldowns.failed(backend.name):
+        if exc.blames_backend and self.cooldowns.failed(backend.name):
             self.metrics.cooldowns.labels(backend.name).inc()
 
 

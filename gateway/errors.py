@@ -7,6 +7,7 @@ GatewayError
 ├── PayloadTooLarge       413  invalid_request_error   body over the configured limit
 ├── UpstreamRateLimited   429  rate_limit_error        every candidate backend said 429
 ├── UpstreamError         502  api_error               backends failed (5xx, refused, bad answer)
+│   └── UpstreamNotCalled 500  api_error               LiteLLM failed before sending anything
 ├── UpstreamTimeout       504  timeout_error           backends did not answer in time
 └── ServiceUnavailable    503  service_unavailable     router not loaded yet
 """
@@ -40,6 +41,11 @@ class GatewayError(Exception):
         """Whether another backend might succeed where this one failed."""
         return False
 
+    @property
+    def blames_backend(self) -> bool:
+        """Whether the failure says something about the backend's health (and so counts towards its cool-down)."""
+        return self.retriable
+
 
 class InvalidRequest(GatewayError):
     status, type = 400, "invalid_request_error"
@@ -63,6 +69,18 @@ class UpstreamError(GatewayError):
     @property
     def retriable(self) -> bool:
         return True
+
+
+class UpstreamNotCalled(UpstreamError):
+    """LiteLLM raised while preparing the call, before anything was sent. Another backend (another provider's
+    translation) may still work, but this one's health is unknown, so it never counts towards a cool-down: one
+    client's odd request must not sideline a backend for everyone."""
+
+    status, type, code = 500, "api_error", "upstream_not_called"
+
+    @property
+    def blames_backend(self) -> bool:
+        return False
 
 
 class UpstreamRateLimited(UpstreamError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import AsyncGenerator, Callable, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 # LiteLLM fetches its price map over the network at import unless told not to; this is the module that imports it.
@@ -13,11 +14,13 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 import litellm  # noqa: E402
 import structlog  # noqa: E402
 from litellm import exceptions as llx  # noqa: E402
+from litellm.integrations.custom_logger import CustomLogger  # noqa: E402
 
 from gateway.errors import (
     GatewayError,
     UpstreamBadRequest,
     UpstreamError,
+    UpstreamNotCalled,
     UpstreamRateLimited,
     UpstreamTimeout,
 )
@@ -137,6 +140,31 @@ def upstream_arguments(backend: Backend, body: dict[str, Any]) -> dict[str, Any]
     return arguments
 
 
+class Attempt:
+    """One call to a backend; `sent` turns True when LiteLLM is about to hand the request to the provider."""
+
+    __slots__ = ("sent",)
+
+    def __init__(self) -> None:
+        self.sent = False
+
+
+_ATTEMPT: ContextVar[Attempt | None] = ContextVar("llmrank_upstream_attempt", default=None)
+
+
+class SendWatcher(CustomLogger):
+    """LiteLLM runs its input callbacks' `log_pre_api_call` once the request is built, just before sending it (in
+    a copy of the caller's context, so the Attempt object set there is the caller's own)."""
+
+    def log_pre_api_call(self, model: Any, messages: Any, kwargs: Any) -> None:
+        attempt = _ATTEMPT.get()
+        if attempt is not None:
+            attempt.sent = True
+
+
+SEND_WATCHER = SendWatcher()
+
+
 class Upstream:
     """Calls one backend through LiteLLM and speaks only in the gateway's own errors."""
 
@@ -149,6 +177,8 @@ class Upstream:
         self._api_keys = api_keys
         self.timeout_s = timeout_s
         self._prices = prices  # the live config's backend → (input, output) dollars per token
+        if SEND_WATCHER not in litellm.input_callback:
+            litellm.input_callback.append(SEND_WATCHER)
 
     def _kwargs(self, backend: Backend, body: dict[str, Any]) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
@@ -167,10 +197,12 @@ class Upstream:
 
     async def complete(self, backend: Backend, body: dict[str, Any]) -> tuple[dict[str, Any], float]:
         """The OpenAI-shaped response (its `model` the backend's name) and its actual cost in dollars."""
+        attempt = Attempt()
+        _ATTEMPT.set(attempt)
         try:
             response = await litellm.acompletion(**self._kwargs(backend, {**body, "stream": False}))
         except Exception as exc:
-            raise self.translate(exc, backend) from exc
+            raise self.translate(exc, backend, attempt.sent) from exc
         payload = response.model_dump(exclude_none=True)
         payload["model"] = backend.name
         payload.pop("_hidden_params", None)
@@ -178,6 +210,8 @@ class Upstream:
 
     async def stream(self, backend: Backend, body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
         """Chunks as dicts; raises the gateway's errors, before or after the first chunk."""
+        attempt = Attempt()
+        _ATTEMPT.set(attempt)
         try:
             chunks = await litellm.acompletion(**self._kwargs(backend, {**body, "stream": True}))
             async for chunk in chunks:
@@ -187,7 +221,7 @@ class Upstream:
         except GatewayError:
             raise
         except Exception as exc:
-            raise self.translate(exc, backend) from exc
+            raise self.translate(exc, backend, attempt.sent) from exc
 
     def actual_cost(self, backend: Backend, response: Any) -> float:
         """Dollars for this call: billed tokens × the backend's prices (the registry's, else LiteLLM's map).
@@ -201,14 +235,19 @@ class Upstream:
         p_in, p_out = known.get(backend.name) or prices(backend)
         return (usage.prompt_tokens or 0) * p_in + (usage.completion_tokens or 0) * p_out
 
-    def translate(self, exc: Exception, backend: Backend) -> GatewayError:
-        """LiteLLM's exception → the gateway's, with a message that holds no secret."""
+    def translate(self, exc: Exception, backend: Backend, sent: bool = True) -> GatewayError:
+        """LiteLLM's exception → the gateway's, with a message that holds no secret. `sent`: whether LiteLLM got
+        as far as sending the request; a failure before that is not the backend's."""
         target = next(ours for theirs, ours in EXCEPTION_MAP if isinstance(exc, theirs))
         status = getattr(exc, "status_code", None)
         detail = self._redact(str(getattr(exc, "message", "") or exc))[:500]
         if target is UpstreamBadRequest:
             return UpstreamBadRequest(
                 f"backend {backend.name} rejected the request: {detail}", code="upstream_rejected"
+            )
+        if not sent:
+            return UpstreamNotCalled(
+                f"backend {backend.name}: LiteLLM could not prepare the request ({_root_cause(exc)}); nothing was sent"
             )
         suffix = f" (status {status})" if isinstance(status, int) else ""
         return target(f"backend {backend.name} failed: {type(exc).__name__}{suffix}")
@@ -218,3 +257,15 @@ class Upstream:
             if key:
                 text = text.replace(key, "***")
         return text
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The type of the innermost exception LiteLLM wrapped (a type name only: messages may echo the request)."""
+    seen: set[int] = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        inner = exc.__cause__ or exc.__context__
+        if inner is None:
+            break
+        exc = inner
+    return type(exc).__name__

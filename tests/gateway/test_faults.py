@@ -203,3 +203,49 @@ def test_a_backend_that_keeps_failing_is_skipped_until_its_cooldown_ends(gateway
     control.behaviour["strong"] = "ok"
     time.sleep(1.1)
     assert ask(url).headers["x-llmrank-model"] == "strong"
+
+
+@pytest.mark.parametrize(("handler", "stream"), [("acompletion", False), ("async_streaming", True)])
+def test_a_litellm_failure_before_sending_never_cools_the_backend_down(
+    gateway_factory, upstream, monkeypatch, handler, stream
+):
+    """LiteLLM raising while it builds the call (here: a simulated bug in its OpenAI handler, for one backend) is no
+    sign of the backend's health: the request falls back, but the backend is never put on ice for everyone."""
+    from litellm.llms.openai.openai import OpenAIChatCompletion
+
+    original = getattr(OpenAIChatCompletion, handler)
+
+    def broken_for_strong(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if "/b/strong/" in str(kwargs.get("api_base")):
+            raise TypeError("simulated bug while building the request")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(OpenAIChatCompletion, handler, broken_for_strong)
+    base, control = upstream
+    url = gateway_factory(standard_backends(base), cooldown_failures=2, cooldown_s=60.0)
+    for _ in range(4):
+        response = ask(url, stream=stream)
+        assert response.status_code == 200 and response.headers["x-llmrank-model"] == "mid"
+    assert [name for name, _ in control.received] == ["mid"] * 4  # nothing ever reached strong
+    metrics = httpx.get(f"{url}/metrics").text
+    assert 'llmrank_fallbacks_total{backend="strong",reason="upstream_not_called"} 4.0' in metrics
+    assert 'llmrank_cooldowns_total{backend="strong"}' not in metrics
+    monkeypatch.setattr(OpenAIChatCompletion, handler, original)
+    assert ask(url, stream=stream).headers["x-llmrank-model"] == "strong"  # still first in line, not cooling down
+
+
+def test_a_request_litellm_cannot_prepare_for_any_backend_is_one_500(gateway_factory, upstream, monkeypatch):
+    from litellm.llms.openai.openai import OpenAIChatCompletion
+
+    def broken(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        raise TypeError("simulated bug while building the request")
+
+    monkeypatch.setattr(OpenAIChatCompletion, "acompletion", broken)
+    base, control = upstream
+    url = gateway_factory(standard_backends(base), cooldown_failures=1)
+    response = ask(url)
+    error = response.json()["error"]
+    assert response.status_code == 500 and error["code"] == "upstream_not_called"
+    assert "TypeError" in error["message"] and "nothing was sent" in error["message"]
+    assert control.received == []
+    assert "llmrank_cooldowns_total{" not in httpx.get(f"{url}/metrics").text
