@@ -60,15 +60,19 @@ class RoutingEngine:
         if blob is not None:
             self.metrics.cache.labels("hit").inc()
             vector = PromptVector.from_bytes(blob, len(self.router.featurizer.names))
-            remembered = self._predicted.get(key)
-            predicted = remembered if remembered is not None else self.router.quality([vector])[0]
-            self._predicted.set(key, predicted)
-            return vector, predicted, "hit"
+            return vector, self._remembered_quality(key, vector), "hit"
         self.metrics.cache.labels("miss").inc()
         vector, predicted = await anyio.to_thread.run_sync(self._vectorize, text, limiter=self._encoder_slot)
         self._predicted.set(key, predicted)
         await self.cache.set(key, vector.to_bytes())
         return vector, predicted, "miss"
+
+    def _remembered_quality(self, key: str, vector: PromptVector) -> np.ndarray:
+        predicted = self._predicted.get(key)
+        if predicted is None:  # cached in Redis by another gateway, or fallen out of this one's memo
+            predicted = self.router.quality([vector])[0]
+            self._predicted.set(key, predicted)
+        return predicted
 
     def _vectorize(self, text: str) -> tuple[PromptVector, np.ndarray]:
         vector = self.router.vectorize([text])[0]
