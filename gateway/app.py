@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import os
 from collections.abc import AsyncIterator, Mapping
@@ -44,6 +45,7 @@ def create_app(settings: Settings, router: Router | None = None, environ: Mappin
         loaded = router if router is not None else await asyncio.to_thread(Router.load, settings.checkpoint)
         await asyncio.to_thread(loaded.warm_up)
         await asyncio.to_thread(upstream_warm_up)
+        freeze_startup_objects()
         redis = RedisLink(settings.redis_url)
         log.info("redis", state=await redis.ping())
         cache = FeatureCache(redis, settings.cache_ttl_s, settings.cache_max_entries)
@@ -77,6 +79,14 @@ def create_app(settings: Settings, router: Router | None = None, environ: Mappin
         ],
         lifespan=lifespan,
     )
+
+
+def freeze_startup_objects() -> None:
+    """Put everything loaded at start-up (torch, transformers, LiteLLM's tables: about 600,000 objects) beyond the
+    garbage collector's reach. Otherwise each full collection walks them all and stops the event loop for 300–400 ms,
+    which at 64 clients happened about every 3.5 s."""
+    gc.collect()
+    gc.freeze()
 
 
 def _checkpoint_profiles(settings: Settings) -> tuple[str, ...]:
