@@ -51,6 +51,7 @@ class ConfigStore:
         self._environ = environ
         self._metrics = metrics
         self._stamp = self._read_stamp()
+        self._seen = self._stamp  # the files as the last look found them: a change is read once it holds still
         self._borrowed_announced: set[tuple[str, str]] = set()
         self.current = load_gateway_config(models_file, tiers_file, self._profiles, environ)
         self.last_error: str | None = None
@@ -67,9 +68,16 @@ class ConfigStore:
         return tuple(stamps)
 
     def reload_if_changed(self) -> bool:
-        """Swap in the new config when a file changed and is valid; otherwise keep serving the last good one."""
+        """Swap in the new config when a file changed and is valid; otherwise keep serving the last good one.
+
+        A change is read only when a second look finds the files as the first did, so a file caught half-written
+        (an editor truncates, then writes) is not rejected on the way to its new content.
+        """
         stamp = self._read_stamp()
         if stamp == self._stamp:
+            return False
+        if stamp != self._seen:
+            self._seen = stamp
             return False
         self._stamp = stamp
         try:

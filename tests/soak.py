@@ -187,7 +187,7 @@ def main() -> None:
             outcomes, latencies = asyncio.run(drive(url, args.clients, args.duration, faults, gateway.pid, rss_samples))
             rss_end = rss_mb(gateway.pid)
             faults.restore()
-            time.sleep(5)  # past the reload interval and Redis's retry delay: recovery without a restart
+            time.sleep(7)  # past two reload intervals and Redis's retry delay: recovery without a restart
             alive = gateway.poll() is None
             healthy = httpx.get(f"{url}/healthz").status_code == 200
             ready = httpx.get(f"{url}/readyz").json()

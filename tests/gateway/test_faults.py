@@ -185,6 +185,7 @@ def test_hot_reload_applies_a_valid_edit_and_keeps_serving_on_an_invalid_one(gat
     assert _wait_for(lambda: httpx.get(f"{url}/readyz").json()["config"]["last_reload_error"] is not None)
     error = httpx.get(f"{url}/readyz").json()["config"]["last_reload_error"]
     assert "models.yaml" in error and "api_key" in error and "sk-should-not-be-here" not in error
+    assert 'reloads_total{result="rejected"} 1.0' in httpx.get(f"{url}/metrics").text  # not the half-written file
     assert "extra" in model_ids()
     assert ask(url).status_code == 200
 
