@@ -51,18 +51,6 @@ class CalibratedProfile:
         return stem.with_suffix(".json")
 
 
-def network_version(router_version: str) -> str:
-    """The network part of a router version (`<network>+<encoder runtime>+tail<window>`): what a fitted weight
-    vector and a stored feature vector depend on; the encoder's runtime and window only nudge the vectors."""
-    return router_version.split("+", 1)[0]
-
-
-def fitted_on(profile: CalibratedProfile, network: str) -> bool:
-    """Whether the profile was fitted on this network's representation (cards before the check say nothing)."""
-    fitted = profile.card.get("checkpoint_version")
-    return fitted is None or network_version(str(fitted)) == network
-
-
 def calibrated_names(checkpoint_dir: Path) -> tuple[str, ...]:
     """Names of the calibrated profiles beside a checkpoint, without loading their weights."""
     directory = Path(checkpoint_dir) / CALIBRATED_DIR

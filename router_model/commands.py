@@ -10,13 +10,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from router_model.calibrate import fit_profile, network_version, read_calibration_rows
+from router_model.calibrate import fit_profile, read_calibration_rows
 from router_model.checkpoint import Checkpoint, load_checkpoint
 from router_model.data import RouterBenchData, load_routerbench, stratified_split
 from router_model.encoder import DEFAULT_CACHE_DIR, encoder_for
 from router_model.evaluate import evaluate, format_report, plot_pareto
 from router_model.explain import attributions
-from router_model.router import DEFAULT_HEAD, PromptVector, Router
+from router_model.router import DEFAULT_HEAD, PromptVector, Router, network_version
 from router_model.train import TrainConfig, embed_prompts, file_digest, predict, train
 
 

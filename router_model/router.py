@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +11,7 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-from router_model.calibrate import CALIBRATED_DIR, CalibratedProfile, file_stem, fitted_on, load_calibrated
+from router_model.calibrate import CALIBRATED_DIR, CalibratedProfile, file_stem, load_calibrated
 from router_model.checkpoint import Checkpoint, load_checkpoint
 from router_model.encoder import DEFAULT_CACHE_DIR, Encoder, encoder_for
 from router_model.text import embedding_text
@@ -47,7 +48,7 @@ class Router:
         clash = set(checkpoint.models) & {c.name for c in self.calibrated}
         if clash:
             raise ValueError(f"calibrated profiles shadow trained models: {', '.join(sorted(clash))}")
-        stale = [c.name for c in self.calibrated if not fitted_on(c, checkpoint.version)]
+        stale = [c.name for c in self.calibrated if not _fitted_on(c, checkpoint.version)]
         if stale:
             files = ", ".join(f"{CALIBRATED_DIR}/{file_stem(name)}.json/.npz" for name in stale)
             raise ValueError(
@@ -67,10 +68,10 @@ class Router:
         """Trained models first, then calibrated ones: the columns of `quality`."""
         return self.checkpoint.models + tuple(c.name for c in self.calibrated)
 
-    @property
+    @functools.cached_property
     def version(self) -> str:
-        """The checkpoint, the encoder runtime and its token window: vectors cached under one version never serve
-        another."""
+        """`<network>+<encoder runtime>+tail<window>`: vectors cached under one version never serve another
+        (`network_version` reads the first part back)."""
         return f"{self.checkpoint.version}+{self.encoder.runtime}+tail{self.encoder.max_tokens}"
 
     def warm_up(self) -> None:
@@ -107,6 +108,18 @@ class Router:
     def hidden(self, vectors: Sequence[PromptVector]) -> np.ndarray:
         """(n, 256) the default network's shared representation, what calibrated profiles read."""
         return self.checkpoint.heads[DEFAULT_HEAD].net.hidden(*_tensors(vectors)).numpy()
+
+
+def network_version(router_version: str) -> str:
+    """The network part of a `Router.version`: what a fitted weight vector and a stored feature vector depend on;
+    the encoder's runtime and window only nudge the vectors."""
+    return router_version.split("+", 1)[0]
+
+
+def _fitted_on(profile: CalibratedProfile, network: str) -> bool:
+    """Whether the profile was fitted on this network's representation (cards before the check say nothing)."""
+    fitted = profile.card.get("checkpoint_version")
+    return fitted is None or network_version(str(fitted)) == network
 
 
 def _tensors(vectors: Sequence[PromptVector]) -> tuple[torch.Tensor, torch.Tensor]:
