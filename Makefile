@@ -51,4 +51,4 @@ soak: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy gateway
+	$(BIN)/mypy gateway router_model bench tests

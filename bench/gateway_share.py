@@ -79,7 +79,7 @@ def main() -> None:
         cases = [(name, cache) for name in commands for cache in ("hit", "miss")]
         for name, cache in cases:  # warm both
             wrk(urls[name], "auto", cache == "miss", headers, 4, 2, work)
-        p50s: dict[str, list[float]] = {f"{name}_{cache}": [] for name, cache in cases} | {"direct": []}
+        p50s: dict[str, list[float]] = {key: [] for key in ("direct", *(f"{name}_{cache}" for name, cache in cases))}
         for round_ in range(args.rounds):
             order = [("direct", "none"), *(cases if round_ % 2 == 0 else reversed(cases))]
             for name, cache in order:

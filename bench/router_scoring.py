@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import functools
 import time
+from typing import Any
 
 from bench.common import percentiles, write_results
 from gateway.settings import DEFAULT_CHECKPOINT
@@ -88,7 +89,7 @@ def main() -> None:
     n_features = len(router.featurizer.names)
     for _ in range(10):
         router.quality(router.vectorize(["warm up"]))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for tokens in (20, 100, 500, 2000):
         repeats = args.repeats if tokens <= 500 else max(30, args.repeats // 4)
         prompts = [prompt_of(tokens, router, i) for i in range(repeats)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -65,9 +66,12 @@ def main() -> None:
     for j, held in enumerate(models):
         others = tuple(m for m in models if m != held)
         outputs = network_outputs(prepared.select_models(others), config, f"without {held}")
-        row = {"held_out": held, "full": {t: routed_quality(full, cost_hat, prepared, lam) for t, lam in tiers.items()}}
+        row: dict[str, Any] = {
+            "held_out": held,
+            "full": {t: routed_quality(full, cost_hat, prepared, lam) for t, lam in tiers.items()},
+        }
         for k in ROWS:
-            scores = {t: [] for t in tiers}
+            scores: dict[str, list[float]] = {t: [] for t in tiers}
             for _ in range(REPEATS):
                 pick = rng.choice(len(train), size=min(k, len(train)), replace=False)
                 x, y = outputs["hidden_train"][pick], train.quality[pick, j]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -98,7 +98,7 @@ def test_stream_falls_back_before_the_first_byte_and_reports_midstream_failure(g
 
 
 @pytest.fixture()
-def own_redis() -> Iterator[tuple[int, callable]]:
+def own_redis() -> Iterator[tuple[int, tuple[Callable[[], None], Callable[[], None]]]]:
     """A private redis-server this test may kill and restart."""
     binary = shutil.which("redis-server")
     if binary is None:

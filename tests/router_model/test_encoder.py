@@ -43,8 +43,10 @@ def test_the_served_window_keeps_the_end_of_a_long_question(router: Router) -> N
     window = router.encoder.max_tokens
     assert window == 64 and router.encoder.count_tokens(long_prompt) > 4 * window
     # the last 62 tokens (64 with the two special tokens) carry the vector: the background in front changes nothing
-    tail = router.encoder._tokenizer.decode(
-        router.encoder._tokenizer(long_prompt, add_special_tokens=False)["input_ids"][-(window - 2) :]
+    tail = str(
+        router.encoder._tokenizer.decode(
+            router.encoder._tokenizer(long_prompt, add_special_tokens=False)["input_ids"][-(window - 2) :]
+        )
     )
     np.testing.assert_allclose(router.encoder.encode([long_prompt]), router.encoder.encode([tail]), atol=1e-5)
 
