@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Callable
@@ -36,13 +37,19 @@ class ParsedPrompt:
 
 
 def _has(pattern: str) -> Callable[[ParsedPrompt], float]:
-    regex = re.compile(pattern, re.IGNORECASE | re.MULTILINE)
-    return lambda p: float(bool(regex.search(p.query)))
+    regex = re.compile(pattern, re.MULTILINE)
+    return lambda p: float(bool(regex.search(p.q)))
+
+
+def _matches_up_to(regex: re.Pattern[str], text: str, limit: int) -> int:
+    """How many times `regex` matches, counting no further than `limit`: a long prompt is not scanned to its end
+    for a count that saturates early."""
+    return sum(1 for _ in itertools.islice(regex.finditer(text), limit))
 
 
 def _density(words: str) -> Callable[[ParsedPrompt], float]:
-    regex = re.compile(rf"\b({words})\w*", re.IGNORECASE)
-    return lambda p: p.memo(words, lambda p: min(1.0, len(regex.findall(p.query)) / 3))
+    regex = re.compile(rf"\b({words})\w*")
+    return lambda p: p.memo(words, lambda p: _matches_up_to(regex, p.q, 3) / 3)
 
 
 _OPTIONS = re.compile(r"^\s*\(?([A-H])[\).:]\s+\S", re.MULTILINE)
@@ -57,6 +64,7 @@ _REASONING = r"why|explain|because|therefore|infer|conclude|step by step|prove|w
 
 
 _CODE_REQUEST = re.compile(r"\bwrite (a|an) (python )?(function|program|script|class)\b|```|\bdef \w+\(")
+_NUMBER = re.compile(r"\d+(\.\d+)?")
 _SINGLE_LETTER = re.compile(r"single (choice|letter)|letter of the correct|answer with [a-d]\b")
 
 
@@ -76,7 +84,7 @@ def _is_code_generation(p: ParsedPrompt) -> float:
 
 
 def _is_math_word_problem(p: ParsedPrompt) -> float:
-    has_numbers = len(re.findall(r"\d+(\.\d+)?", p.query)) >= 2
+    has_numbers = _matches_up_to(_NUMBER, p.query, 2) == 2
     return float(has_numbers and bool(re.search(r"how (many|much)|what is the (total|number|sum)", p.q)))
 
 

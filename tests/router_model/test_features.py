@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
 
 from router_model.features import Featurizer, feature_infos
-from router_model.parsers import RULE_FEATURES, ParsedPrompt, rule_features
+from router_model.parsers import RULE_FEATURES, ParsedPrompt, _matches_up_to, rule_features
 
 NAMES = [f.name for f in RULE_FEATURES]
 
@@ -44,6 +48,36 @@ def test_language_and_length_signals():
     assert features_of("¿Dónde está la biblioteca?")["language_ascii_ratio"] < 1
     assert features_of("x" * 3000)["hint_long_context"] == 1
     assert features_of("short")["length_normalised"] < features_of("longer " * 100)["length_normalised"]
+
+
+# vocabulary features read the lower-cased question: the case a cue is written in must not matter
+CASE_BLIND = [
+    "task_summarisation", "task_classification", "knowledge_science", "knowledge_math", "knowledge_code",
+    "knowledge_humanities", "knowledge_temporal", "knowledge_context", "output_number", "complexity_ambiguity",
+    "complexity_what_happens_next", "complexity_probabilistic", "hint_needs_reasoning",
+]  # fmt: skip
+CUES = ["Summary", "title", "CLASSIFY", "energy", "Atom", "how many", "TOTAL", "python", "List", "history", "before",
+        "Year", "he", "She", "_", "calculate", "might", "Perhaps", "then,", "next,", "most likely", "Why", "because",
+        "the", "a", "7", "3.5", "\n"]  # fmt: skip
+
+
+@given(st.lists(st.sampled_from(CUES), max_size=60))
+def test_vocabulary_features_ignore_case(words):
+    text = " ".join(words)
+    lower, upper = features_of(text.lower()), features_of(text.upper())
+    assert {n: lower[n] for n in CASE_BLIND} == {n: upper[n] for n in CASE_BLIND}
+
+
+def test_vocabulary_density_saturates_at_three_cues():
+    assert features_of("energy")["knowledge_science"] == 1 / 3
+    assert features_of("energy atom")["knowledge_science"] == 2 / 3
+    assert features_of(" ".join(["energy atom cell"] * 1000))["knowledge_science"] == 1
+
+
+@given(st.text(alphabet="ab \n", max_size=200), st.integers(0, 5))
+def test_match_counting_stops_at_its_limit(text, limit):
+    regex = re.compile(r"\bab\w*")
+    assert _matches_up_to(regex, text, limit) == min(len(regex.findall(text)), limit)
 
 
 def test_every_feature_has_a_name_and_description():
