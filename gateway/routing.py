@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -52,20 +53,44 @@ class RoutingEngine:
         # the network's output per cached prompt: a repeated prompt skips the forward pass, whose weights a
         # request's other work has usually pushed out of the CPU caches (0.3 ms warm, 0.7–0.9 ms in the gateway)
         self._predicted: LRUCache[np.ndarray] = LRUCache(memo_entries)
+        self._encoding: dict[str, asyncio.Task[tuple[PromptVector, np.ndarray]]] = {}
 
     async def vector_for(self, text: str) -> tuple[PromptVector, np.ndarray, CacheResult]:
         """The prompt's feature vector and the network's predicted quality per router profile."""
         key = cache_key(self.router.version, text)
-        blob = await self.cache.get(key)
-        if blob is not None:
-            self.metrics.cache.labels("hit").inc()
-            vector = PromptVector.from_bytes(blob, len(self.router.featurizer.names))
-            return vector, self._remembered_quality(key, vector), "hit"
+        if key not in self._encoding:
+            blob = await self.cache.get(key)
+            if blob is not None:
+                self.metrics.cache.labels("hit").inc()
+                vector = PromptVector.from_bytes(blob, len(self.router.featurizer.names))
+                return vector, self._remembered_quality(key, vector), "hit"
+        vector, predicted = await asyncio.shield(self._encode_once(key, text))
+        return vector, predicted, "miss"
+
+    def _encode_once(self, key: str, text: str) -> asyncio.Task[tuple[PromptVector, np.ndarray]]:
+        """The encode of this prompt: requests that miss on a prompt already being encoded wait for that encode
+        ("shared" misses) instead of queueing their own. The task is not any request's, so a caller that goes
+        away does not cancel it for the others."""
+        task = self._encoding.get(key)
+        if task is not None:
+            self.metrics.cache.labels("shared").inc()
+            return task
         self.metrics.cache.labels("miss").inc()
+        task = asyncio.create_task(self._encode_and_store(key, text))
+        self._encoding[key] = task
+        task.add_done_callback(lambda done: self._forget(key, done))
+        return task
+
+    def _forget(self, key: str, task: asyncio.Task[tuple[PromptVector, np.ndarray]]) -> None:
+        del self._encoding[key]
+        if not task.cancelled():
+            task.exception()  # marks a failure as seen: its callers got it, or went away and need it no more
+
+    async def _encode_and_store(self, key: str, text: str) -> tuple[PromptVector, np.ndarray]:
         vector, predicted = await anyio.to_thread.run_sync(self._vectorize, text, limiter=self._encoder_slot)
         self._predicted.set(key, predicted)
         await self.cache.set(key, vector.to_bytes())
-        return vector, predicted, "miss"
+        return vector, predicted
 
     def _remembered_quality(self, key: str, vector: PromptVector) -> np.ndarray:
         predicted = self._predicted.get(key)

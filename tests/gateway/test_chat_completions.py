@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import openai
@@ -67,6 +69,37 @@ def test_a_cache_hit_scores_exactly_as_its_miss(gateway_factory, upstream, redis
     miss, hit_here, hit_from_redis = route(first), route(first), route(second)
     assert [d["cache"] for d in (miss, hit_here, hit_from_redis)] == ["miss", "hit", "hit"]
     assert miss["candidates"] == hit_here["candidates"] == hit_from_redis["candidates"]
+
+
+def test_a_burst_of_one_new_prompt_encodes_it_once(gateway_factory, upstream, router, monkeypatch):
+    """Eight clients sending the same new prompt at once (a retry storm, a shared template) wait for one encode
+    instead of queueing eight behind the encoder."""
+    prompt = f"Which planet has the most moons? ({uuid.uuid4().hex})"
+    encoded: list[str] = []
+    vectorize = router.vectorize
+
+    def slow_vectorize(prompts):
+        encoded.extend(p for p in prompts if p == prompt)
+        time.sleep(0.5)  # keeps the first encode in flight while the burst arrives
+        return vectorize(prompts)
+
+    monkeypatch.setattr(router, "vectorize", slow_vectorize)
+    base, _ = upstream
+    url = gateway_factory(standard_backends(base))
+
+    def ask(_: int):
+        return client(url).chat.completions.with_raw_response.create(
+            model="auto", messages=[{"role": "user", "content": prompt}]
+        )
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(ask, range(8)))
+    assert encoded == [prompt]
+    assert {a.headers["x-llmrank-model"] for a in answers} == {answers[0].headers["x-llmrank-model"]}
+    assert all(a.headers["x-llmrank-cache"] == "miss" for a in answers)
+    metrics = httpx.get(f"{url}/metrics").text
+    assert 'llmrank_feature_cache_total{result="miss"} 1.0' in metrics
+    assert 'llmrank_feature_cache_total{result="shared"} 7.0' in metrics
 
 
 def test_tier_changes_the_choice_for_a_hard_prompt(gateway_factory, upstream):

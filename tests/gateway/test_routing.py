@@ -1,0 +1,54 @@
+"""The routing engine on its own: one encode per prompt in flight, whoever waits for it."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from gateway.cache import FeatureCache, RedisLink
+from gateway.metrics import Metrics
+from gateway.routing import RoutingEngine
+
+
+def engine_with_gated_encoder(router, monkeypatch, failures: int = 0):
+    """An engine whose encoder waits for `gate` to open and fails its first `failures` calls."""
+    gate = threading.Event()
+    calls: list[str] = []
+    vectorize = router.vectorize
+
+    def gated(prompts):
+        calls.append(prompts[0])
+        gate.wait(10)
+        if len(calls) <= failures:
+            raise RuntimeError("encoder failed")
+        return vectorize(prompts)
+
+    monkeypatch.setattr(router, "vectorize", gated)
+    return RoutingEngine(router, FeatureCache(RedisLink(None), ttl_s=60, max_entries=100), Metrics()), gate, calls
+
+
+async def test_a_caller_that_goes_away_does_not_cancel_the_encode_for_the_others(router, monkeypatch):
+    engine, gate, calls = engine_with_gated_encoder(router, monkeypatch)
+    first = asyncio.create_task(engine.vector_for("Which gas do plants absorb?"))
+    second = asyncio.create_task(engine.vector_for("Which gas do plants absorb?"))
+    await asyncio.sleep(0.1)
+    first.cancel()
+    gate.set()
+    _, predicted, cache = await second
+    assert first.cancelled() and cache == "miss" and calls == ["Which gas do plants absorb?"]
+    _, again, cache = await engine.vector_for("Which gas do plants absorb?")
+    assert cache == "hit" and (again == predicted).all()
+
+
+async def test_a_failed_encode_fails_its_waiters_and_the_next_request_tries_again(router, monkeypatch):
+    engine, gate, calls = engine_with_gated_encoder(router, monkeypatch, failures=1)
+    waiters = [asyncio.create_task(engine.vector_for("Name a prime number.")) for _ in range(3)]
+    await asyncio.sleep(0.1)
+    gate.set()
+    for waiter in waiters:
+        with pytest.raises(RuntimeError, match="encoder failed"):
+            await waiter
+    _, _, cache = await engine.vector_for("Name a prime number.")
+    assert cache == "miss" and len(calls) == 2
