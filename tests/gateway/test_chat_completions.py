@@ -75,7 +75,7 @@ def test_a_burst_of_one_new_prompt_encodes_it_once(gateway_factory, upstream, ro
     """Eight clients sending the same new prompt at once (a retry storm, a shared template) wait for one encode
     instead of queueing eight behind the encoder."""
     prompt = f"Which planet has the most moons? ({uuid.uuid4().hex})"
-    encoded: list[str] = []
+    encoded = []
     vectorize = router.vectorize
 
     def slow_vectorize(prompts):
