@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 import anyio
@@ -91,6 +92,7 @@ async def chat_completions(request: Request) -> Response:
     config = svc.config.current
     body = chat.passthrough()
     headers: dict[str, str] = {}
+    routed: RoutedRequest | None = None
     remembered: asyncio.Task[None] | None = None
     if chat.model in ROUTING_ALIASES:
         decision = await decide(svc, request, chat, body, config, len(raw))
@@ -99,8 +101,8 @@ async def chat_completions(request: Request) -> Response:
         headers = routing_headers(decision)
         routed = RoutedRequest(
             request.state.request_id,
-            decision.chosen.name,
-            decision.chosen.profile,
+            candidates[0].name,
+            candidates[0].profile,
             decision.vector.to_bytes(),
             svc.engine.router.version,
         )
@@ -113,24 +115,28 @@ async def chat_completions(request: Request) -> Response:
             raise NotFound(f"unknown model {chat.model!r}; available: {known}", param="model", code="model_not_found")
         candidates = [backend]
     try:
-        return await answer(svc, chat, body, candidates, headers)
+        response, answered_by = await answer(svc, chat, body, candidates, headers)
     finally:
         if remembered is not None:
             await remembered  # stored before the client can send feedback for this request
+    if routed is not None and answered_by.name != routed.backend:  # a fallback answered: feedback is about it
+        await svc.feedback.remember(replace(routed, backend=answered_by.name, profile=answered_by.profile))
+    return response
 
 
 async def answer(
     svc: Services, chat: ChatRequest, body: dict[str, Any], candidates: list[Backend], headers: dict[str, str]
-) -> Response:
-    """The first candidate that answers, as JSON or as a stream."""
+) -> tuple[Response, Backend]:
+    """The first candidate that answers, as JSON or as a stream, and which one it was."""
     tier_label = headers.get("x-llmrank-tier", "passthrough")
     if chat.stream:
         stream = await svc.dispatcher.open_stream(candidates, body)
         svc.metrics.selections.labels(stream.backend.name, tier_label).inc()
-        return streaming_response(stream, {**headers, "x-llmrank-model": stream.backend.name})
+        return streaming_response(stream, {**headers, "x-llmrank-model": stream.backend.name}), stream.backend
     answered = await svc.dispatcher.complete(candidates, body)
     svc.metrics.selections.labels(answered.backend.name, tier_label).inc()
-    return JSONResponse(answered.payload, headers={**headers, "x-llmrank-model": answered.backend.name})
+    response = JSONResponse(answered.payload, headers={**headers, "x-llmrank-model": answered.backend.name})
+    return response, answered.backend
 
 
 async def route_only(request: Request) -> Response:

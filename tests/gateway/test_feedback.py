@@ -37,6 +37,26 @@ def test_feedback_is_stored_in_the_redis_stream_with_the_features(gateway_factor
     assert not (tmp_path / "feedback.jsonl").exists()
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_feedback_on_a_fallback_answer_is_about_the_backend_that_answered(
+    gateway_factory, upstream, redis_db, tmp_path, stream
+):
+    """The router's first choice failed and the next one answered: a score for that answer must train the next
+    one's profile, not the failed one's."""
+    base, control = upstream
+    control.behaviour["strong"] = "error500"
+    url = gateway_factory(standard_backends(base), feedback_file=tmp_path / "feedback.jsonl")
+    body = {"model": "auto", "stream": stream, "messages": [{"role": "user", "content": "Prove that 17 is prime."}]}
+    with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, headers={"X-Budget-Tier": "perf"}) as answer:
+        answer.read()
+    assert answer.status_code == 200 and answer.headers["x-llmrank-model"] == "mid"
+    assert [name for name, _ in control.received[:2]] == ["strong", "mid"]  # strong was the first choice
+    response = httpx.post(f"{url}/v1/feedback", json={"request_id": answer.headers["x-request-id"], "score": 1})
+    assert response.json()["backend"] == "mid"
+    [entry] = read_feedback(REDIS_URL, tmp_path / "feedback.jsonl")
+    assert (entry["backend"], entry["profile"]) == ("mid", "gpt-3.5-turbo-1106")
+
+
 def test_without_redis_feedback_goes_to_the_local_file(gateway_factory, upstream, tmp_path):
     base, _ = upstream
     file = tmp_path / "feedback.jsonl"
