@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+QUALITY_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0)
 
 
 class Metrics:
@@ -29,15 +30,37 @@ class Metrics:
             registry=r,
         )
         self.selections = Counter(
-            "llmrank_selections", "routed requests by chosen backend", ["backend", "tier"], registry=r
+            "llmrank_selections", "answers by the backend that gave them", ["backend", "tier"], registry=r
         )
         self.cache = Counter("llmrank_feature_cache", "feature cache lookups", ["result"], registry=r)
         self.fallbacks = Counter(
             "llmrank_fallbacks", "backend failures that moved on to the next", ["backend", "reason"], registry=r
         )
-        self.spend = Counter("llmrank_spend_dollars", "actual cost reported by LiteLLM", ["backend"], registry=r)
+        self.spend = Counter(
+            "llmrank_spend_dollars",
+            "actual cost of non-streamed answers: billed tokens x prices",
+            ["backend"],
+            registry=r,
+        )
         self.estimated_spend = Counter(
-            "llmrank_estimated_spend_dollars", "router's cost estimate", ["backend"], registry=r
+            "llmrank_estimated_spend_dollars",
+            "router's cost estimate for each routed answer, by the backend that gave it",
+            ["backend"],
+            registry=r,
+        )
+        self.predicted_quality = Histogram(
+            "llmrank_predicted_quality",
+            "router's predicted quality (0-1) for each routed answer, by the backend that gave it",
+            ["backend", "tier"],
+            buckets=QUALITY_BUCKETS,
+            registry=r,
+        )
+        self.feedback_score = Histogram(
+            "llmrank_feedback_score",
+            "scores (0-1) received on /v1/feedback, by the backend that gave the answer",
+            ["backend"],
+            buckets=QUALITY_BUCKETS,
+            registry=r,
         )
         self.cooldowns = Counter("llmrank_cooldowns", "times a failing backend was set aside", ["backend"], registry=r)
         self.config_reloads = Counter("llmrank_config_reloads", "registry reloads", ["result"], registry=r)

@@ -107,7 +107,6 @@ async def chat_completions(request: Request) -> Response:
             svc.engine.router.version,
         )
         remembered = asyncio.create_task(svc.feedback.remember(routed))  # alongside the backend call, not before it
-        svc.metrics.estimated_spend.labels(decision.chosen.name).inc(decision.candidates[0].cost)
     else:
         backend = config.registry.get(chat.model)
         if backend is None:
@@ -119,9 +118,18 @@ async def chat_completions(request: Request) -> Response:
     finally:
         if remembered is not None:
             await remembered  # stored before the client can send feedback for this request
-    if routed is not None and answered_by.name != routed.backend:  # a fallback answered: feedback is about it
-        await svc.feedback.remember(replace(routed, backend=answered_by.name, profile=answered_by.profile))
+    if routed is not None:
+        record_routed_answer(svc, decision, answered_by)
+        if answered_by.name != routed.backend:  # a fallback answered: feedback is about it
+            await svc.feedback.remember(replace(routed, backend=answered_by.name, profile=answered_by.profile))
     return response
+
+
+def record_routed_answer(svc: Services, decision: Decision, backend: Backend) -> None:
+    """The router's estimates for the backend that answered, beside the actual spend the dispatcher records."""
+    candidate = next(c for c in decision.candidates if c.backend.name == backend.name)
+    svc.metrics.estimated_spend.labels(backend.name).inc(candidate.cost)
+    svc.metrics.predicted_quality.labels(backend.name, decision.tier).observe(candidate.quality)
 
 
 async def answer(
@@ -203,6 +211,7 @@ async def feedback(request: Request) -> Response:
             param="request_id",
             code="request_not_found",
         )
+    svc.metrics.feedback_score.labels(routed.backend).observe(report.score)
     return JSONResponse({"status": "recorded", "request_id": routed.request_id, "backend": routed.backend})
 
 

@@ -55,6 +55,12 @@ def test_feedback_on_a_fallback_answer_is_about_the_backend_that_answered(
     assert response.json()["backend"] == "mid"
     [entry] = read_feedback(REDIS_URL, tmp_path / "feedback.jsonl")
     assert (entry["backend"], entry["profile"]) == ("mid", "gpt-3.5-turbo-1106")
+    # /metrics puts the router's estimates beside the outcome, all under the backend that answered
+    metrics = httpx.get(f"{url}/metrics").text
+    assert 'llmrank_predicted_quality_count{backend="mid",tier="perf"} 1.0' in metrics
+    assert 'llmrank_feedback_score_sum{backend="mid"} 1.0' in metrics
+    assert 'llmrank_estimated_spend_dollars_total{backend="mid"}' in metrics
+    assert 'backend="strong"' not in metrics.split("# HELP llmrank_estimated_spend_dollars")[1].split("# HELP")[0]
 
 
 def test_without_redis_feedback_goes_to_the_local_file(gateway_factory, upstream, tmp_path):
