@@ -72,13 +72,30 @@ class Dispatcher:
             else:
                 self.metrics.upstream_seconds.labels(backend.name, "first_chunk").observe(time.perf_counter() - started)
                 self.cooldowns.succeeded(backend.name)
-                return OpenStream(backend, first, chunks)
+                return OpenStream(backend, first, self._metered(backend, chunks))
             await chunks.aclose()
             self._failed(backend, exc, started)
             if not exc.retriable:
                 raise exc
             errors.append(exc)
         raise _all_failed(errors)
+
+    async def _metered(
+        self, backend: Backend, chunks: AsyncGenerator[dict[str, Any], None]
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        """The rest of a stream, its cost added to the spend when a chunk reports usage (backends send it when the
+        client asks with `stream_options: {"include_usage": true}`)."""
+        try:
+            async for chunk in chunks:
+                usage = chunk.get("usage")
+                if usage:
+                    cost = self.upstream.billed(
+                        backend, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
+                    )
+                    self.metrics.spend.labels(backend.name).inc(cost)
+                yield chunk
+        finally:
+            await chunks.aclose()
 
     def _failed(self, backend: Backend, exc: GatewayError, started: float) -> None:
         self.metrics.upstream_seconds.labels(backend.name, "error").observe(time.perf_counter() - started)

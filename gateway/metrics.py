@@ -38,7 +38,7 @@ class Metrics:
         )
         self.spend = Counter(
             "llmrank_spend_dollars",
-            "actual cost of non-streamed answers: billed tokens x prices",
+            "actual cost: billed tokens x prices (streams: when the client asked for usage)",
             ["backend"],
             registry=r,
         )

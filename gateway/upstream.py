@@ -224,16 +224,18 @@ class Upstream:
             raise self.translate(exc, backend, attempt.sent) from exc
 
     def actual_cost(self, backend: Backend, response: Any) -> float:
-        """Dollars for this call: billed tokens × the backend's prices (the registry's, else LiteLLM's map).
-
-        Computed here rather than with `litellm.completion_cost`, which repeats LiteLLM's model lookup per call.
-        """
+        """Dollars for this call from the usage LiteLLM's response carries (0 without one)."""
         usage = getattr(response, "usage", None)
         if usage is None:
             return 0.0
+        return self.billed(backend, usage.prompt_tokens or 0, usage.completion_tokens or 0)
+
+    def billed(self, backend: Backend, prompt_tokens: int, completion_tokens: int) -> float:
+        """Billed tokens × the backend's prices (the registry's, else LiteLLM's map). Computed here rather than with
+        `litellm.completion_cost`, which repeats LiteLLM's model lookup per call."""
         known = self._prices() if self._prices is not None else {}
         p_in, p_out = known.get(backend.name) or prices(backend)
-        return (usage.prompt_tokens or 0) * p_in + (usage.completion_tokens or 0) * p_out
+        return prompt_tokens * p_in + completion_tokens * p_out
 
     def translate(self, exc: Exception, backend: Backend, sent: bool = True) -> GatewayError:
         """LiteLLM's exception → the gateway's, with a message that holds no secret. `sent`: whether LiteLLM got

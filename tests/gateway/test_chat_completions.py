@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import openai
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import standard_backends
 
@@ -166,6 +167,29 @@ def test_stream_chunks_arrive_incrementally_and_end_with_done(gateway_factory, u
     ) as response:
         lines = [line for line in response.iter_lines() if line]
     assert lines[-1] == "data: [DONE]"
+
+
+def test_a_stream_with_usage_adds_its_billed_cost_to_the_spend(gateway_factory, upstream):
+    """Asked for with stream_options, a stream's last chunk carries its usage: the client gets it, and /metrics
+    counts its cost (the test upstream bills 12 prompt and 7 completion tokens; cheap costs 2e-7 / 4e-7 per token)."""
+    base, _ = upstream
+    url = gateway_factory(standard_backends(base))
+    chunks = list(
+        client(url).chat.completions.create(
+            model="cheap",
+            messages=[{"role": "user", "content": "hello"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 7
+    spend = [
+        s.value
+        for family in text_string_to_metric_families(httpx.get(f"{url}/metrics").text)
+        for s in family.samples
+        if s.name == "llmrank_spend_dollars_total" and s.labels == {"backend": "cheap"}
+    ]
+    assert spend == [pytest.approx(12 * 2e-7 + 7 * 4e-7)]
 
 
 async def test_async_client_streams_and_completes(gateway_factory, upstream):

@@ -66,16 +66,21 @@ def build_upstream(control: UpstreamControl) -> Starlette:
         if mode == "invalid_json":
             return Response(b"{not json", media_type="application/json")
         if body.get("stream"):
-            return StreamingResponse(stream(name, mode), media_type="text/event-stream")
+            usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            return StreamingResponse(stream(name, mode, usage), media_type="text/event-stream")
         return JSONResponse(completion(name, f"answer from {name}"))
 
-    async def stream(name: str, mode: str):  # type: ignore[no-untyped-def]
+    async def stream(name: str, mode: str, usage: bool):  # type: ignore[no-untyped-def]
         for i in range(control.chunks):
             if mode == "close_midstream" and i == 2:
                 raise RuntimeError("upstream closed the stream")
             yield chunk(name, f"part{i} ")
             await asyncio.sleep(control.chunk_delay_s)
         yield chunk(name, "", finish="stop")
+        if usage:  # as OpenAI does: one more chunk, no choices, the whole call's usage
+            final = json.loads(chunk(name, "").decode().removeprefix("data: "))
+            final |= {"choices": [], "usage": completion(name, "")["usage"]}
+            yield f"data: {json.dumps(final)}\n\n".encode()
         yield b"data: [DONE]\n\n"
 
     return Starlette(routes=[Route("/b/{name}/v1/chat/completions", chat, methods=["POST"])])
