@@ -16,7 +16,7 @@ from router_model.data import RouterBenchData, load_routerbench, stratified_spli
 from router_model.encoder import DEFAULT_CACHE_DIR, encoder_for
 from router_model.evaluate import evaluate, format_report, plot_pareto
 from router_model.explain import attributions
-from router_model.router import DEFAULT_HEAD, PromptVector, Router, network_version
+from router_model.router import DEFAULT_HEAD, PromptVector, Router, made_by_network
 from router_model.train import TrainConfig, embed_prompts, file_digest, predict, train
 
 
@@ -119,7 +119,7 @@ def run_calibrate_from_feedback(
     """
     router = Router.load(checkpoint_dir)
     network = router.checkpoint.version
-    usable = [e for e in entries if network_version(str(e.get("router_version") or network)) == network]
+    usable = [e for e in entries if made_by_network(e.get("router_version"), network)]
     if len(usable) < len(entries):
         print(f"{len(entries) - len(usable)} scores were routed by another network than {network}; skipped")
     by_backend: dict[str, list[Mapping[str, Any]]] = {}

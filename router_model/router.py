@@ -48,7 +48,9 @@ class Router:
         clash = set(checkpoint.models) & {c.name for c in self.calibrated}
         if clash:
             raise ValueError(f"calibrated profiles shadow trained models: {', '.join(sorted(clash))}")
-        stale = [c.name for c in self.calibrated if not _fitted_on(c, checkpoint.version)]
+        stale = [
+            c.name for c in self.calibrated if not made_by_network(c.card.get("checkpoint_version"), checkpoint.version)
+        ]
         if stale:
             files = ", ".join(f"{CALIBRATED_DIR}/{file_stem(name)}.json/.npz" for name in stale)
             raise ValueError(
@@ -116,10 +118,10 @@ def network_version(router_version: str) -> str:
     return router_version.split("+", 1)[0]
 
 
-def _fitted_on(profile: CalibratedProfile, network: str) -> bool:
-    """Whether the profile was fitted on this network's representation (cards before the check say nothing)."""
-    fitted = profile.card.get("checkpoint_version")
-    return fitted is None or network_version(str(fitted)) == network
+def made_by_network(version: object, network: str) -> bool:
+    """Whether something stamped with `version` (a router or checkpoint version) came from this network; records
+    from before versions were stamped (None or empty) are taken as this network's."""
+    return not version or network_version(str(version)) == network
 
 
 def _tensors(vectors: Sequence[PromptVector]) -> tuple[torch.Tensor, torch.Tensor]:
