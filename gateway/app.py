@@ -16,6 +16,7 @@ from starlette.middleware import Middleware
 from gateway.cache import FeatureCache, RedisLink
 from gateway.config_store import ConfigStore
 from gateway.cooldown import Cooldowns
+from gateway.direct import DirectUpstream
 from gateway.dispatch import Dispatcher
 from gateway.errors import EXCEPTION_HANDLERS
 from gateway.feedback import FeedbackStore
@@ -52,11 +53,14 @@ def create_app(settings: Settings, router: Router | None = None, environ: Mappin
         upstream = Upstream(
             lambda: config.current.api_keys, settings.upstream_timeout_s, prices=lambda: config.current.prices
         )
+        direct = DirectUpstream(lambda: config.current.api_keys, settings.upstream_timeout_s, upstream.billed_usage)
         app.state.services = Services(
             settings=settings,
             config=config,
             engine=RoutingEngine(loaded, cache, metrics, settings.cache_max_entries),
-            dispatcher=Dispatcher(upstream, metrics, Cooldowns(settings.cooldown_failures, settings.cooldown_s)),
+            dispatcher=Dispatcher(
+                upstream, direct, metrics, Cooldowns(settings.cooldown_failures, settings.cooldown_s)
+            ),
             cache=cache,
             feedback=FeedbackStore(redis, settings.feedback_file, settings.feedback_ttl_s),
             metrics=metrics,
@@ -67,6 +71,7 @@ def create_app(settings: Settings, router: Router | None = None, environ: Mappin
             yield
         finally:
             watcher.cancel()
+            await direct.close()
             await redis.close()
 
     return Starlette(

@@ -1,15 +1,17 @@
-"""The LiteLLM call with fallbacks: try candidates in utility order until one answers."""
+"""The backend call with fallbacks: try candidates in utility order until one answers, each through its transport
+(LiteLLM, or the direct OpenAI-compatible call)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
 from gateway.cooldown import Cooldowns
+from gateway.direct import DirectUpstream
 from gateway.errors import GatewayError, UpstreamError
 from gateway.metrics import Metrics
 from gateway.registry import Backend
@@ -32,18 +34,25 @@ class OpenStream:
     rest: AsyncGenerator[dict[str, Any], None]
 
 
+class Transport(Protocol):
+    async def complete(self, backend: Backend, body: dict[str, Any]) -> tuple[dict[str, Any], float]: ...
+
+    def stream(self, backend: Backend, body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]: ...
+
+
 class Dispatcher:
-    def __init__(self, upstream: Upstream, metrics: Metrics, cooldowns: Cooldowns) -> None:
+    def __init__(self, upstream: Upstream, direct: DirectUpstream, metrics: Metrics, cooldowns: Cooldowns) -> None:
         self.upstream = upstream
         self.metrics = metrics
         self.cooldowns = cooldowns
+        self._transports: dict[str, Transport] = {"litellm": upstream, "direct": direct}
 
     async def complete(self, candidates: Sequence[Backend], body: dict[str, Any]) -> Answer:
         errors: list[GatewayError] = []
         for backend in candidates:
             started = time.perf_counter()
             try:
-                payload, cost = await self.upstream.complete(backend, body)
+                payload, cost = await self._transports[backend.transport].complete(backend, body)
             except GatewayError as exc:
                 self._failed(backend, exc, started)
                 if not exc.retriable:
@@ -62,7 +71,7 @@ class Dispatcher:
         errors: list[GatewayError] = []
         for backend in candidates:
             started = time.perf_counter()
-            chunks = self.upstream.stream(backend, body)
+            chunks = self._transports[backend.transport].stream(backend, body)
             try:
                 first = await anext(chunks)
             except StopAsyncIteration:
@@ -88,11 +97,8 @@ class Dispatcher:
         try:
             async for chunk in chunks:
                 usage = chunk.get("usage")
-                if usage:
-                    cost = self.upstream.billed(
-                        backend, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
-                    )
-                    self.metrics.spend.labels(backend.name).inc(cost)
+                if isinstance(usage, dict) and usage:
+                    self.metrics.spend.labels(backend.name).inc(self.upstream.billed_usage(backend, usage))
                 yield chunk
         finally:
             await chunks.aclose()

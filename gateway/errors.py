@@ -14,6 +14,7 @@ GatewayError
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import structlog
@@ -96,9 +97,22 @@ class UpstreamBadRequest(GatewayError):
 
     status, type = 400, "invalid_request_error"
 
+    @classmethod
+    def rejected_by(cls, backend: str, detail: str) -> UpstreamBadRequest:
+        """`detail`: the backend's own words, already free of secrets (see `redacted`)."""
+        return cls(f"backend {backend} rejected the request: {detail[:500]}", code="upstream_rejected")
+
 
 class ServiceUnavailable(GatewayError):
     status, type, code = 503, "service_unavailable", "not_ready"
+
+
+def redacted(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every secret replaced by ***: for messages that may echo a request's key."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
 
 
 def error_body(message: str, type_: str, param: str | None = None, code: str | None = None) -> dict:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -36,6 +36,11 @@ class Backend(BaseModel):
     quality_offset: float = 0.0
     enabled: bool = True
     demo: bool = Field(False, description="Answer through LiteLLM's mock_response: no key, no network.")
+    transport: Literal["litellm", "direct"] = Field(
+        "litellm",
+        description="litellm: call through LiteLLM (any provider). direct: forward the OpenAI request as it is to an "
+        "OpenAI-compatible api_base, skipping LiteLLM's per-call work.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -43,6 +48,22 @@ class Backend(BaseModel):
         if isinstance(data, dict) and "api_key" in data:
             raise ValueError("api_key may not be written in the file; name an env var with api_key_env")
         return data
+
+    @model_validator(mode="after")
+    def _direct_needs_an_openai_compatible_server(self) -> Backend:
+        if self.transport == "direct" and not (self.litellm_model.startswith("openai/") and self.api_base):
+            raise ValueError(
+                "transport: direct forwards OpenAI's API unchanged, so it needs an OpenAI-compatible server: "
+                "litellm_model 'openai/<model>' and an api_base"
+            )
+        if self.transport == "direct" and self.demo:
+            raise ValueError("transport: direct calls a real server; a demo backend answers through LiteLLM")
+        return self
+
+    @property
+    def served_model(self) -> str:
+        """The model name the backend's own API knows (LiteLLM's provider prefix removed)."""
+        return self.litellm_model.partition("/")[2] or self.litellm_model
 
 
 class Registry(BaseModel):

@@ -23,6 +23,7 @@ from gateway.errors import (
     UpstreamNotCalled,
     UpstreamRateLimited,
     UpstreamTimeout,
+    redacted,
 )
 from gateway.registry import Backend, ConfigError
 
@@ -230,6 +231,10 @@ class Upstream:
             return 0.0
         return self.billed(backend, usage.prompt_tokens or 0, usage.completion_tokens or 0)
 
+    def billed_usage(self, backend: Backend, usage: Mapping[str, Any]) -> float:
+        """Dollars for an OpenAI `usage` object as a backend sent it (a count that is not a count is 0)."""
+        return self.billed(backend, _token_count(usage, "prompt_tokens"), _token_count(usage, "completion_tokens"))
+
     def billed(self, backend: Backend, prompt_tokens: int, completion_tokens: int) -> float:
         """Billed tokens × the backend's prices (the registry's, else LiteLLM's map). Computed here rather than with
         `litellm.completion_cost`, which repeats LiteLLM's model lookup per call."""
@@ -242,11 +247,9 @@ class Upstream:
         as far as sending the request; a failure before that is not the backend's."""
         target = next(ours for theirs, ours in EXCEPTION_MAP if isinstance(exc, theirs))
         status = getattr(exc, "status_code", None)
-        detail = self._redact(str(getattr(exc, "message", "") or exc))[:500]
         if target is UpstreamBadRequest:
-            return UpstreamBadRequest(
-                f"backend {backend.name} rejected the request: {detail}", code="upstream_rejected"
-            )
+            detail = redacted(str(getattr(exc, "message", "") or exc), self._api_keys().values())
+            return UpstreamBadRequest.rejected_by(backend.name, detail)
         if not sent:
             return UpstreamNotCalled(
                 f"backend {backend.name}: LiteLLM could not prepare the request ({_root_cause(exc)}); nothing was sent"
@@ -254,11 +257,10 @@ class Upstream:
         suffix = f" (status {status})" if isinstance(status, int) else ""
         return target(f"backend {backend.name} failed: {type(exc).__name__}{suffix}")
 
-    def _redact(self, text: str) -> str:
-        for key in self._api_keys().values():
-            if key:
-                text = text.replace(key, "***")
-        return text
+
+def _token_count(usage: Mapping[str, Any], key: str) -> int:
+    value = usage.get(key)
+    return value if isinstance(value, int) and value >= 0 else 0
 
 
 def _root_cause(exc: BaseException) -> str:

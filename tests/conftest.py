@@ -65,12 +65,16 @@ def write_config(config_dir: Path, backends: list[dict[str, Any]], tiers: dict[s
     (config_dir / "tiers.yaml").write_text(yaml.safe_dump(tiers or shipped, sort_keys=False))
 
 
-def standard_backends(base: str) -> list[dict[str, Any]]:
+# The two ways the gateway calls a backend (models.yaml `transport`); tests of the call itself run under both.
+TRANSPORTS = ("litellm", "direct")
+
+
+def standard_backends(base: str, transport: str = "litellm") -> list[dict[str, Any]]:
     """A dear strong model, a mid one and a cheap one, all on the test upstream."""
     return [
-        backend_entry("strong", "gpt-4-1106-preview", f"{base}/b/strong/v1", 1e-5),
-        backend_entry("mid", "gpt-3.5-turbo-1106", f"{base}/b/mid/v1", 1e-6),
-        backend_entry("cheap", "mistralai/mistral-7b-chat", f"{base}/b/cheap/v1", 2e-7),
+        backend_entry("strong", "gpt-4-1106-preview", f"{base}/b/strong/v1", 1e-5, transport=transport),
+        backend_entry("mid", "gpt-3.5-turbo-1106", f"{base}/b/mid/v1", 1e-6, transport=transport),
+        backend_entry("cheap", "mistralai/mistral-7b-chat", f"{base}/b/cheap/v1", 2e-7, transport=transport),
     ]
 
 

@@ -38,6 +38,28 @@ def test_shipped_config_is_valid():
             "repeated: a",
         ),
         ("backends: []\n", "backends", "at least 1"),
+        (
+            "backends:\n  - {name: a, litellm_model: anthropic/claude-2.0, profile: p, api_base: 'http://h/v1',"
+            " transport: direct}\n",
+            "backends[0]",
+            "transport: direct forwards OpenAI's API unchanged",
+        ),
+        (
+            "backends:\n  - {name: a, litellm_model: openai/m, profile: p, transport: direct}\n",
+            "backends[0]",
+            "api_base",
+        ),
+        (
+            "backends:\n  - {name: a, litellm_model: openai/m, profile: p, api_base: 'http://h/v1', demo: true,"
+            " transport: direct}\n",
+            "backends[0]",
+            "demo backend",
+        ),
+        (
+            "backends:\n  - {name: a, litellm_model: m, profile: p, transport: raw}\n",
+            "backends[0].transport",
+            "litellm",
+        ),
         ("backends: [\n", "", "not valid YAML"),
         ("- just a list\n", "", "mapping"),
     ],

@@ -9,7 +9,7 @@ import openai
 import pytest
 from structlog.testing import capture_logs
 
-from tests.conftest import backend_entry, standard_backends
+from tests.conftest import TRANSPORTS, backend_entry, standard_backends
 
 
 def assert_openai_error(response: httpx.Response, status: int) -> dict:
@@ -107,10 +107,15 @@ def test_gateway_keys_are_required_when_configured(gateway_factory, upstream):
     assert httpx.get(f"{url}/healthz").status_code == 200
 
 
-def test_upstream_key_reaches_the_backend_but_never_logs_errors_or_metrics(gateway_factory, upstream):
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_upstream_key_reaches_the_backend_but_never_logs_errors_or_metrics(gateway_factory, upstream, transport):
     base, control = upstream
     secret = "sk-upstream-very-secret-123"
-    backends = [backend_entry("keyed", "gpt-4-1106-preview", f"{base}/b/keyed/v1", 1e-5, api_key_env="KEYED_KEY")]
+    backends = [
+        backend_entry(
+            "keyed", "gpt-4-1106-preview", f"{base}/b/keyed/v1", 1e-5, api_key_env="KEYED_KEY", transport=transport
+        )
+    ]
     control.behaviour["keyed"] = "error500"
     url = gateway_factory(backends, environ={"KEYED_KEY": secret})
     with capture_logs() as logs:
@@ -124,11 +129,16 @@ def test_upstream_key_reaches_the_backend_but_never_logs_errors_or_metrics(gatew
     assert secret not in httpx.get(f"{url}/readyz").text
 
 
-def test_body_fields_cannot_redirect_or_alter_the_upstream_call(gateway_factory, upstream):
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_body_fields_cannot_redirect_or_alter_the_upstream_call(gateway_factory, upstream, transport):
     """LiteLLM reads arguments like api_base and mock_response; a client's body must never supply them."""
     base, control = upstream
     secret = "sk-upstream-never-leaves"
-    backends = [backend_entry("keyed", "gpt-4-1106-preview", f"{base}/b/keyed/v1", 1e-5, api_key_env="KEYED_KEY")]
+    backends = [
+        backend_entry(
+            "keyed", "gpt-4-1106-preview", f"{base}/b/keyed/v1", 1e-5, api_key_env="KEYED_KEY", transport=transport
+        )
+    ]
     url = gateway_factory(backends, environ={"KEYED_KEY": secret})
     hostile = {
         "api_base": "http://127.0.0.1:9/evil/v1",

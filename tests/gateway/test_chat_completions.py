@@ -11,7 +11,7 @@ import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import standard_backends
+from tests.conftest import TRANSPORTS, standard_backends
 
 # A WinoGrande-style pronoun puzzle, where the bundled router trusts only GPT-4, and a greeting.
 HARD = "The trophy doesn't fit into the brown suitcase because the _ is too large.\nA) trophy\nB) suitcase\nAnswer:"
@@ -29,9 +29,10 @@ def routed(url: str, prompt: str, tier: str) -> str:
     return raw.headers["x-llmrank-model"]
 
 
-def test_routed_answer_is_openai_shaped_with_routing_headers(gateway_factory, upstream):
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_routed_answer_is_openai_shaped_with_routing_headers(gateway_factory, upstream, transport):
     base, _ = upstream
-    url = gateway_factory(standard_backends(base))
+    url = gateway_factory(standard_backends(base, transport))
     raw = client(url).chat.completions.with_raw_response.create(
         model="auto", messages=[{"role": "user", "content": "Write a function that sorts a list."}]
     )
@@ -121,9 +122,10 @@ def test_tier_header_is_case_insensitive_and_unknown_tier_is_a_400(gateway_facto
     assert error["type"] == "invalid_request_error"
 
 
-def test_backend_name_passes_through_with_every_field_unchanged(gateway_factory, upstream):
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_backend_name_passes_through_with_every_field_unchanged(gateway_factory, upstream, transport):
     base, control = upstream
-    url = gateway_factory(standard_backends(base))
+    url = gateway_factory(standard_backends(base, transport))
     tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
     completion = client(url).chat.completions.create(
         model="mid",
@@ -146,10 +148,11 @@ def test_backend_name_passes_through_with_every_field_unchanged(gateway_factory,
     assert body["messages"][0] == {"role": "system", "content": "be brief"}
 
 
-def test_stream_chunks_arrive_incrementally_and_end_with_done(gateway_factory, upstream):
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_stream_chunks_arrive_incrementally_and_end_with_done(gateway_factory, upstream, transport):
     base, control = upstream
     control.chunk_delay_s = 0.25
-    url = gateway_factory(standard_backends(base))
+    url = gateway_factory(standard_backends(base, transport))
     arrivals, text = [], ""
     started = time.monotonic()
     for chunk in client(url).chat.completions.create(
@@ -169,11 +172,12 @@ def test_stream_chunks_arrive_incrementally_and_end_with_done(gateway_factory, u
     assert lines[-1] == "data: [DONE]"
 
 
-def test_a_stream_with_usage_adds_its_billed_cost_to_the_spend(gateway_factory, upstream):
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_stream_with_usage_adds_its_billed_cost_to_the_spend(gateway_factory, upstream, transport):
     """Asked for with stream_options, a stream's last chunk carries its usage: the client gets it, and /metrics
     counts its cost (the test upstream bills 12 prompt and 7 completion tokens; cheap costs 2e-7 / 4e-7 per token)."""
     base, _ = upstream
-    url = gateway_factory(standard_backends(base))
+    url = gateway_factory(standard_backends(base, transport))
     chunks = list(
         client(url).chat.completions.create(
             model="cheap",
@@ -192,9 +196,10 @@ def test_a_stream_with_usage_adds_its_billed_cost_to_the_spend(gateway_factory, 
     assert spend == [pytest.approx(12 * 2e-7 + 7 * 4e-7)]
 
 
-async def test_async_client_streams_and_completes(gateway_factory, upstream):
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_async_client_streams_and_completes(gateway_factory, upstream, transport):
     base, _ = upstream
-    url = gateway_factory(standard_backends(base))
+    url = gateway_factory(standard_backends(base, transport))
     async with openai.AsyncOpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0) as aclient:
         completion = await aclient.chat.completions.create(
             model="cheap", messages=[{"role": "user", "content": "hello"}]
@@ -255,11 +260,12 @@ def test_router_scores_system_prompt_and_latest_user_turn(gateway_factory, upstr
     assert utilities != {c["backend"]: c["utility"] for c in greeting["candidates"]}
 
 
-def test_client_disconnect_mid_stream_leaves_the_gateway_serving(gateway_factory, upstream):
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_client_disconnect_mid_stream_leaves_the_gateway_serving(gateway_factory, upstream, transport):
     base, control = upstream
     control.chunk_delay_s = 0.3
     control.chunks = 20
-    url = gateway_factory(standard_backends(base))
+    url = gateway_factory(standard_backends(base, transport))
     with httpx.stream(
         "POST",
         f"{url}/v1/chat/completions",

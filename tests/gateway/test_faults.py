@@ -14,7 +14,7 @@ import pytest
 import redis
 import yaml
 
-from tests.conftest import backend_entry, standard_backends
+from tests.conftest import TRANSPORTS, backend_entry, standard_backends
 from tests.support.servers import free_port
 
 WINO = "The trophy doesn't fit into the brown suitcase because the _ is too large.\nA) trophy\nB) suitcase\nAnswer:"
@@ -29,11 +29,12 @@ def ask(url: str, prompt: str = WINO, tier: str = "perf", **kwargs):  # type: ig
     )
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize("failure", ["error500", "error429", "invalid_json"])
-def test_failed_backend_falls_back_to_the_next_by_utility(gateway_factory, upstream, failure):
+def test_failed_backend_falls_back_to_the_next_by_utility(gateway_factory, upstream, failure, transport):
     base, control = upstream
     control.behaviour["strong"] = failure
-    url = gateway_factory(standard_backends(base))
+    url = gateway_factory(standard_backends(base, transport))
     response = ask(url)
     assert response.status_code == 200
     assert response.headers["x-llmrank-model"] == "mid"
@@ -42,19 +43,21 @@ def test_failed_backend_falls_back_to_the_next_by_utility(gateway_factory, upstr
     assert 'llmrank_fallbacks_total{backend="strong"' in metrics
 
 
-def test_backend_that_is_down_falls_back(gateway_factory, upstream):
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_backend_that_is_down_falls_back(gateway_factory, upstream, transport):
     base, _ = upstream
-    backends = standard_backends(base)
+    backends = standard_backends(base, transport)
     backends[0]["api_base"] = f"http://127.0.0.1:{free_port()}/v1"
     url = gateway_factory(backends)
     response = ask(url)
     assert response.status_code == 200 and response.headers["x-llmrank-model"] == "mid"
 
 
-def test_all_backends_failing_is_one_openai_error(gateway_factory, upstream):
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_all_backends_failing_is_one_openai_error(gateway_factory, upstream, transport):
     base, control = upstream
     control.behaviour.update(strong="error500", mid="error500", cheap="error500")
-    url = gateway_factory(standard_backends(base), max_fallbacks=2)
+    url = gateway_factory(standard_backends(base, transport), max_fallbacks=2)
     with pytest.raises(openai.APIStatusError) as info:
         openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0).chat.completions.create(
             model="auto", messages=[{"role": "user", "content": WINO}]
@@ -64,10 +67,11 @@ def test_all_backends_failing_is_one_openai_error(gateway_factory, upstream):
     assert "all 3 backend(s) failed" in info.value.body["message"]
 
 
-def test_upstream_timeout_is_a_504(gateway_factory, upstream):
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_upstream_timeout_is_a_504(gateway_factory, upstream, transport):
     base, control = upstream
     control.behaviour["cheap"] = "hang"
-    url = gateway_factory(standard_backends(base), upstream_timeout_s=0.5)
+    url = gateway_factory(standard_backends(base, transport), upstream_timeout_s=0.5)
     started = time.monotonic()
     response = httpx.post(
         f"{url}/v1/chat/completions",
@@ -79,10 +83,11 @@ def test_upstream_timeout_is_a_504(gateway_factory, upstream):
     assert time.monotonic() - started < 5
 
 
-def test_stream_falls_back_before_the_first_byte_and_reports_midstream_failure(gateway_factory, upstream):
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_stream_falls_back_before_the_first_byte_and_reports_midstream_failure(gateway_factory, upstream, transport):
     base, control = upstream
     control.behaviour.update(strong="error500", mid="close_midstream")
-    url = gateway_factory(standard_backends(base))
+    url = gateway_factory(standard_backends(base, transport))
     client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
     received = []
     with pytest.raises(openai.APIError):
@@ -190,10 +195,11 @@ def test_hot_reload_applies_a_valid_edit_and_keeps_serving_on_an_invalid_one(gat
     assert ask(url).status_code == 200
 
 
-def test_a_backend_that_keeps_failing_is_skipped_until_its_cooldown_ends(gateway_factory, upstream):
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_backend_that_keeps_failing_is_skipped_until_its_cooldown_ends(gateway_factory, upstream, transport):
     base, control = upstream
     control.behaviour["strong"] = "error500"
-    url = gateway_factory(standard_backends(base), cooldown_failures=2, cooldown_s=1.0)
+    url = gateway_factory(standard_backends(base, transport), cooldown_failures=2, cooldown_s=1.0)
     for _ in range(2):
         assert ask(url).headers["x-llmrank-model"] == "mid"
     assert [name for name, _ in control.received] == ["strong", "mid", "strong", "mid"]

@@ -1,8 +1,9 @@
 """A real OpenAI-speaking HTTP server for tests, with per-backend behaviour the test controls.
 
 Backends reach it at `{base}/b/<name>/v1`; `behaviour[name]` picks what that backend does: "ok", "error500",
-"error429", "hang", "invalid_json", "close_midstream"; `delay_s` spaces streamed chunks; every request body
-is recorded in `received`.
+"error429", "error400" (its message echoes the caller's key, as some servers' do), "hang", "invalid_json",
+"close_midstream"; `chunk_delay_s` spaces streamed chunks; every request body is recorded in `received`, and its
+authorization and user-agent headers in `authorization` and `user_agents`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class UpstreamControl:
     chunks: int = 5
     received: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     authorization: list[str | None] = field(default_factory=list)
+    user_agents: list[str | None] = field(default_factory=list)
 
 
 def completion(name: str, text: str) -> dict[str, Any]:
@@ -56,7 +58,11 @@ def build_upstream(control: UpstreamControl) -> Starlette:
         body = await request.json()
         control.received.append((name, body))
         control.authorization.append(request.headers.get("authorization"))
+        control.user_agents.append(request.headers.get("user-agent"))
         mode = control.behaviour.get(name, "ok")
+        if mode == "error400":
+            message = f"model cannot take this request (key {request.headers.get('authorization')})"
+            return JSONResponse({"error": {"message": message, "type": "invalid_request_error"}}, status_code=400)
         if mode == "error500":
             return JSONResponse({"error": {"message": "boom", "type": "server_error"}}, status_code=500)
         if mode == "error429":
