@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import threading
 import warnings
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
@@ -180,6 +181,9 @@ class Encoder:
             model, self._tokenizer = load_sentence_model(folder)
             self._run = torch_runner(model)
         self._tokenizer.truncation_side = "left"
+        # The fast tokenizer holds its truncation and padding as state and resets it per call; threads that want
+        # different settings (a tail search counts without truncation) would tokenise with each other's.
+        self._tokenizer_lock = threading.Lock()
 
     @property
     def runtime(self) -> str:
@@ -192,7 +196,8 @@ class Encoder:
         return f"{ENCODER_NAME}|{self.runtime}|tail{self.max_tokens}"
 
     def count_tokens(self, text: str) -> int:
-        return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+        with self._tokenizer_lock:
+            return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def tail(self, text: str) -> str:
         """The end of `text` that tokenises to the same window as the whole text, so that a long prompt is not
@@ -208,13 +213,11 @@ class Encoder:
         return text
 
     def _encode_batch(self, texts: Sequence[str]) -> np.ndarray:
-        batch = self._tokenizer(
-            [self.tail(t) for t in texts],
-            padding=True,
-            truncation=True,
-            max_length=self.max_tokens,
-            return_tensors="np",
-        )
+        tails = [self.tail(t) for t in texts]
+        with self._tokenizer_lock:
+            batch = self._tokenizer(
+                tails, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="np"
+            )
         return self._run({name: batch[name].astype(np.int64) for name in INPUTS})
 
     def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from router_model.encoder import Encoder
@@ -67,3 +69,14 @@ def test_a_long_text_is_tokenised_from_its_tail_into_the_same_window(router: Rou
         )
         assert full == kept
     assert len(encoder.tail(texts[0])) < len(texts[0]) // 10  # the shortcut is taken where it can be
+
+
+def test_concurrent_encodes_give_the_vectors_one_at_a_time_gives(router: Router) -> None:
+    """The gateway scores cache misses in several threads at once. The tokenizer keeps its truncation setting as
+    state, which a long text's tail search changes, so unguarded threads encoded some texts untruncated."""
+    texts = [f"word{i} " * (5 + (i * 37) % 400) for i in range(40)]
+    alone = [router.encoder.encode([t])[0] for t in texts]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(3):
+            together = list(pool.map(lambda t: router.encoder.encode([t])[0], texts))
+            assert all(np.array_equal(a, b) for a, b in zip(alone, together, strict=True))
