@@ -43,7 +43,11 @@ def create_app(settings: Settings, router: Router | None = None, environ: Mappin
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        loaded = router if router is not None else await asyncio.to_thread(Router.load, settings.checkpoint)
+        loaded = (
+            router
+            if router is not None
+            else await asyncio.to_thread(Router.load, settings.checkpoint, threads=settings.scoring_threads)
+        )
         await asyncio.to_thread(loaded.warm_up)
         await asyncio.to_thread(upstream_warm_up)
         freeze_startup_objects()
@@ -57,7 +61,7 @@ def create_app(settings: Settings, router: Router | None = None, environ: Mappin
         app.state.services = Services(
             settings=settings,
             config=config,
-            engine=RoutingEngine(loaded, cache, metrics, settings.cache_max_entries),
+            engine=RoutingEngine(loaded, cache, metrics, settings.cache_max_entries, settings.scoring_slots),
             dispatcher=Dispatcher(
                 upstream, direct, metrics, Cooldowns(settings.cooldown_failures, settings.cooldown_s)
             ),

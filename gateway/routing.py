@@ -44,12 +44,14 @@ class Decision:
 
 
 class RoutingEngine:
-    def __init__(self, router: Router, cache: FeatureCache, metrics: Metrics, memo_entries: int = 10_000) -> None:
+    def __init__(
+        self, router: Router, cache: FeatureCache, metrics: Metrics, memo_entries: int = 10_000, slots: int = 1
+    ) -> None:
         self.router = router
         self.cache = cache
         self.metrics = metrics
         self._profile_index = {p: i for i, p in enumerate(router.profiles)}
-        self._encoder_slot = anyio.CapacityLimiter(1)
+        self._scoring_slots = anyio.CapacityLimiter(slots)
         # the network's output per cached prompt: a repeated prompt skips the forward pass, whose weights a
         # request's other work has usually pushed out of the CPU caches (0.3 ms warm, 0.7–0.9 ms in the gateway)
         self._predicted: LRUCache[np.ndarray] = LRUCache(memo_entries)
@@ -87,7 +89,7 @@ class RoutingEngine:
             task.exception()  # marks a failure as seen: its callers got it, or went away and need it no more
 
     async def _encode_and_store(self, key: str, text: str) -> tuple[PromptVector, np.ndarray]:
-        vector, predicted = await anyio.to_thread.run_sync(self._vectorize, text, limiter=self._encoder_slot)
+        vector, predicted = await anyio.to_thread.run_sync(self._vectorize, text, limiter=self._scoring_slots)
         self._predicted.set(key, predicted)
         await self.cache.set(key, vector.to_bytes())
         return vector, predicted

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -32,6 +33,13 @@ class Settings(BaseSettings):
     cooldown_failures: int = Field(3, ge=1, description="retriable failures in a row before a backend sits out")
     cooldown_s: float = Field(30.0, ge=0)
     expected_output_tokens: int = Field(256, gt=0)
+    # A cache miss runs the encoder and the network in a worker thread. On small CPUs one thread per prompt and
+    # one prompt per core serve more misses than two threads on one prompt (+13 % at 64 clients on 2 cores, for
+    # +1.2 ms on a lone miss; docs/BENCHMARKS.md).
+    scoring_threads: int = Field(1, ge=1, description="CPU threads one cache miss's scoring uses")
+    scoring_slots: int = Field(
+        default_factory=lambda: len(os.sched_getaffinity(0)), ge=1, description="cache misses scored at once"
+    )
     reload_interval_s: float = Field(2.0, gt=0)
     feedback_ttl_s: int = Field(24 * 3600, gt=0, description="how long a request id can still receive feedback")
     feedback_file: Path = Path.home() / ".cache" / "llmrank" / "feedback.jsonl"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,14 @@ def test_settings_read_the_llmrank_prefix(monkeypatch, tmp_path):
     settings = Settings()
     assert (settings.port, settings.config_dir, settings.api_keys) == (9999, tmp_path, ["k1"])
     assert settings.models_file == tmp_path / "models.yaml"
+
+
+def test_scoring_uses_one_thread_per_prompt_and_one_prompt_per_core_unless_told(monkeypatch):
+    defaults = Settings()
+    assert (defaults.scoring_threads, defaults.scoring_slots) == (1, len(os.sched_getaffinity(0)))
+    monkeypatch.setenv("LLMRANK_SCORING_THREADS", "2")
+    monkeypatch.setenv("LLMRANK_SCORING_SLOTS", "1")
+    assert (Settings().scoring_threads, Settings().scoring_slots) == (2, 1)
+    monkeypatch.setenv("LLMRANK_SCORING_SLOTS", "0")
+    with pytest.raises(ValueError, match="scoring_slots"):
+        Settings()

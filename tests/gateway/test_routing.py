@@ -1,4 +1,5 @@
-"""The routing engine on its own: one encode per prompt in flight, whoever waits for it."""
+"""The routing engine on its own: one encode per prompt in flight, whoever waits for it; as many different prompts
+in flight as it has scoring slots."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from gateway.metrics import Metrics
 from gateway.routing import RoutingEngine
 
 
-def engine_with_gated_encoder(router, monkeypatch, failures: int = 0):
+def engine_with_gated_encoder(router, monkeypatch, failures: int = 0, slots: int = 1):
     """An engine whose encoder waits for `gate` to open and fails its first `failures` calls."""
     gate = threading.Event()
     calls: list[str] = []
@@ -26,7 +27,8 @@ def engine_with_gated_encoder(router, monkeypatch, failures: int = 0):
         return vectorize(prompts)
 
     monkeypatch.setattr(router, "vectorize", gated)
-    return RoutingEngine(router, FeatureCache(RedisLink(None), ttl_s=60, max_entries=100), Metrics()), gate, calls
+    cache = FeatureCache(RedisLink(None), ttl_s=60, max_entries=100)
+    return RoutingEngine(router, cache, Metrics(), slots=slots), gate, calls
 
 
 async def test_a_caller_that_goes_away_does_not_cancel_the_encode_for_the_others(router, monkeypatch):
@@ -52,3 +54,15 @@ async def test_a_failed_encode_fails_its_waiters_and_the_next_request_tries_agai
             await waiter
     _, _, cache = await engine.vector_for("Name a prime number.")
     assert cache == "miss" and len(calls) == 2
+
+
+@pytest.mark.parametrize("slots", [1, 2])
+async def test_different_prompts_are_scored_at_once_up_to_the_slot_count(router, monkeypatch, slots):
+    engine, gate, calls = engine_with_gated_encoder(router, monkeypatch, slots=slots)
+    prompts = ["Name a prime number.", "Which gas do plants absorb?", "Sort a list in Python."]
+    tasks = [asyncio.create_task(engine.vector_for(p)) for p in prompts]
+    await asyncio.sleep(0.3)
+    assert len(calls) == slots  # the rest wait for a slot
+    gate.set()
+    assert [cache for _, _, cache in await asyncio.gather(*tasks)] == ["miss"] * 3
+    assert sorted(calls) == sorted(prompts)
