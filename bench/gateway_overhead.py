@@ -1,6 +1,8 @@
-"""Added latency and throughput: client → upstream directly, through our gateway (cache miss / hit), and through
-LiteLLM's own proxy, interleaved in one run, at 1, 8 and 64 concurrent clients; streaming time to first byte;
-gateway memory idle and under load.
+"""Added latency and throughput: client → upstream directly, through our gateway (cache miss / hit) with each
+transport (`gateway_*`: the default, LiteLLM; `gateway_direct_*`: transport: direct; `direct` is the client calling
+the upstream itself), and through LiteLLM's own proxy,
+interleaved in one run, at 1, 8 and 64 concurrent clients; streaming time to first byte; gateway memory idle and
+under load.
 
     python -m bench.gateway_overhead [--duration 8] [--concurrency 1 8 64]
 
@@ -22,7 +24,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -229,7 +231,7 @@ async def ttfb(
     return percentiles(samples)
 
 
-def write_gateway_config(directory: Path, upstream: str) -> None:
+def write_gateway_config(directory: Path, upstream: str, transport: str) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     backends = [
         {
@@ -239,6 +241,7 @@ def write_gateway_config(directory: Path, upstream: str) -> None:
             "api_base": f"{upstream}/v1",
             "input_cost_per_token": price,
             "output_cost_per_token": 2 * price,
+            "transport": transport,
         }
         for name, profile, price in (
             ("strong", "gpt-4-1106-preview", 1e-5),
@@ -261,13 +264,11 @@ def main() -> None:
         sys.exit("needs wrk and .venv-bench/bin/litellm: run `make bench`")
 
     env = bench_env()
-    ports = {name: free_port() for name in ("upstream", "gateway", "litellm")}
+    ports = {name: free_port() for name in ("upstream", "gateway", "gateway_direct", "litellm")}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    redis.Redis.from_url(f"redis://127.0.0.1:6379/{BENCH_REDIS_DB}").flushdb()
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as running:
         work = Path(tmp)
-        write_gateway_config(work / "config", urls["upstream"])
         (work / "litellm.yaml").write_text(
             yaml.safe_dump(
                 {
@@ -285,80 +286,68 @@ def main() -> None:
                 }
             )
         )
-        gateway_env = {
-            **env,
-            "LLMRANK_REDIS_URL": f"redis://127.0.0.1:6379/{BENCH_REDIS_DB}",
-            "LLMRANK_LOG_FORMAT": "json",
-        }
         py = sys.executable
-        with (
-            process(
-                [py, "-m", "bench.upstream_stub", "--port", str(ports["upstream"])],
-                f"{urls['upstream']}/",
-                env,
-                work / "stub.log",
-            ),
-            process(
-                [py, "-m", "gateway.cli", "serve", "--port", str(ports["gateway"]), "--config", str(work / "config")],
-                f"{urls['gateway']}/readyz",
-                gateway_env,
-                work / "gateway.log",
-            ) as gateway,
-            process(
-                [
-                    str(LITELLM_BIN),
-                    "--config",
-                    str(work / "litellm.yaml"),
-                    "--port",
-                    str(ports["litellm"]),
-                    "--host",
-                    "127.0.0.1",
-                    "--num_workers",
-                    "1",
-                ],
-                f"{urls['litellm']}/health/liveliness",
-                env,
-                work / "litellm.log",
-            ),
+        stub = [py, "-m", "bench.upstream_stub", "--port", str(ports["upstream"])]
+        running.enter_context(process(stub, f"{urls['upstream']}/", env, work / "stub.log"))
+        gateway = {}
+        for name, transport, db in (
+            ("gateway", "litellm", BENCH_REDIS_DB),
+            ("gateway_direct", "direct", BENCH_REDIS_DB + 1),
         ):
-            memory = {"idle_mb": rss_mb(gateway.pid)}
-            targets = {
-                "direct": (urls["upstream"], "stub", False, {}),
-                "gateway_miss": (urls["gateway"], "auto", True, {"X-Budget-Tier": "balanced"}),
-                "gateway_hit": (urls["gateway"], "auto", False, {"X-Budget-Tier": "balanced"}),
-                "litellm_proxy": (urls["litellm"], "fixed", False, {"Authorization": "Bearer none"}),
-            }
-            first = {
-                name: first_request_ms(url, model, headers)
-                for name, (url, model, _, headers) in targets.items()
-                if name in ("gateway_miss", "litellm_proxy")
-            }
-            print(f"  first request after start (ms): {first}", flush=True)
-            for url, model, unique, headers in targets.values():  # warm every process before measuring
-                wrk(url, model, unique, headers, 8, args.warmup, work)
-            peak = memory["idle_mb"]
-            rows = []
-            for c in args.concurrency:
-                for name, (url, model, unique, headers) in targets.items():
-                    is_gateway = url == urls["gateway"]
-                    before = feature_cache_counts(url) if is_gateway else {}
-                    result = wrk(url, model, unique, headers, c, args.duration, work)
-                    peak = max(peak, rss_mb(gateway.pid))
-                    if is_gateway:
-                        after = feature_cache_counts(url)
-                        hits, misses = (after[k] - before[k] for k in ("hit", "miss"))
-                        result["cache_hit_ratio"] = round(hits / max(hits + misses, 1), 4)
-                    rows.append({"target": name, "concurrency": c, **result})
-                    summary = f"{result['rps']:8.1f} req/s  p50 {result['p50_ms']:7.2f}  p99 {result['p99_ms']:7.2f} ms"
-                    ratio = f"  cache hits {result['cache_hit_ratio']:.1%}" if "cache_hit_ratio" in result else ""
-                    print(f"  c={c:<3} {name:<14} {summary}  errors {result['errors']}{ratio}", flush=True)
-            memory["after_load_mb"] = rss_mb(gateway.pid)
-            memory["peak_sampled_mb"] = peak
-            streaming = []
-            for c in args.concurrency:
-                for name, (url, model, unique, headers) in targets.items():
-                    stats = asyncio.run(ttfb(url, model, headers, c, max(args.stream_requests, c * 2), unique))
-                    streaming.append({"target": name, "concurrency": c, **stats})
+            write_gateway_config(work / name, urls["upstream"], transport)
+            redis.Redis.from_url(f"redis://127.0.0.1:6379/{db}").flushdb()
+            serve = [py, "-m", "gateway.cli", "serve", "--port", str(ports[name]), "--config", str(work / name)]
+            gateway_env = {**env, "LLMRANK_REDIS_URL": f"redis://127.0.0.1:6379/{db}", "LLMRANK_LOG_FORMAT": "json"}
+            gateway[name] = running.enter_context(
+                process(serve, f"{urls[name]}/readyz", gateway_env, work / f"{name}.log")
+            ).pid
+        proxy = [str(LITELLM_BIN), "--config", str(work / "litellm.yaml"), "--port", str(ports["litellm"])]
+        proxy += ["--host", "127.0.0.1", "--num_workers", "1"]
+        running.enter_context(process(proxy, f"{urls['litellm']}/health/liveliness", env, work / "litellm.log"))
+        memory = {"idle_mb": rss_mb(gateway["gateway"]), "direct_idle_mb": rss_mb(gateway["gateway_direct"])}
+        routed = {"X-Budget-Tier": "balanced"}
+        targets = {
+            "direct": (urls["upstream"], "stub", False, {}),
+            "gateway_miss": (urls["gateway"], "auto", True, routed),
+            "gateway_hit": (urls["gateway"], "auto", False, routed),
+            "gateway_direct_miss": (urls["gateway_direct"], "auto", True, routed),
+            "gateway_direct_hit": (urls["gateway_direct"], "auto", False, routed),
+            "litellm_proxy": (urls["litellm"], "fixed", False, {"Authorization": "Bearer none"}),
+        }
+        first = {
+            name: first_request_ms(url, model, headers)
+            for name, (url, model, _, headers) in targets.items()
+            if name in ("gateway_miss", "gateway_direct_miss", "litellm_proxy")
+        }
+        print(f"  first request after start (ms): {first}", flush=True)
+        for url, model, unique, headers in targets.values():  # warm every process before measuring
+            wrk(url, model, unique, headers, 8, args.warmup, work)
+        peak, direct_peak = memory["idle_mb"], memory["direct_idle_mb"]
+        rows = []
+        for c in args.concurrency:
+            for name, (url, model, unique, headers) in targets.items():
+                is_gateway = url in (urls["gateway"], urls["gateway_direct"])
+                before = feature_cache_counts(url) if is_gateway else {}
+                result = wrk(url, model, unique, headers, c, args.duration, work)
+                peak = max(peak, rss_mb(gateway["gateway"]))
+                direct_peak = max(direct_peak, rss_mb(gateway["gateway_direct"]))
+                if is_gateway:
+                    after = feature_cache_counts(url)
+                    hits, misses = (after[k] - before[k] for k in ("hit", "miss"))
+                    result["cache_hit_ratio"] = round(hits / max(hits + misses, 1), 4)
+                rows.append({"target": name, "concurrency": c, **result})
+                summary = f"{result['rps']:8.1f} req/s  p50 {result['p50_ms']:7.2f}  p99 {result['p99_ms']:7.2f} ms"
+                ratio = f"  cache hits {result['cache_hit_ratio']:.1%}" if "cache_hit_ratio" in result else ""
+                print(f"  c={c:<3} {name:<19} {summary}  errors {result['errors']}{ratio}", flush=True)
+        memory["after_load_mb"] = rss_mb(gateway["gateway"])
+        memory["direct_after_load_mb"] = rss_mb(gateway["gateway_direct"])
+        memory["peak_sampled_mb"] = peak
+        memory["direct_peak_sampled_mb"] = direct_peak
+        streaming = []
+        for c in args.concurrency:
+            for name, (url, model, unique, headers) in targets.items():
+                stats = asyncio.run(ttfb(url, model, headers, c, max(args.stream_requests, c * 2), unique))
+                streaming.append({"target": name, "concurrency": c, **stats})
 
     report(rows, streaming, memory)
     write_results(
@@ -378,24 +367,25 @@ def main() -> None:
 def report(rows: list[dict[str, Any]], streaming: list[dict[str, Any]], memory: dict[str, float]) -> None:
     print("\nNon-streaming, wrk (latency ms; added = target − direct at the same concurrency)")
     columns = ("req/s", "p50", "p90", "p99", "+p50", "+p90", "+p99")
-    print(f"{'c':>3} {'target':<14}" + "".join(f" {c:>8}" for c in columns) + f" {'errors':>7}")
+    print(f"{'c':>3} {'target':<19}" + "".join(f" {c:>8}" for c in columns) + f" {'errors':>7}")
     for r in rows:
         d = next(x for x in rows if x["target"] == "direct" and x["concurrency"] == r["concurrency"])
         r["added_p50_ms"], r["added_p90_ms"], r["added_p99_ms"] = (r[k] - d[k] for k in ("p50_ms", "p90_ms", "p99_ms"))
         values = [r[k] for k in ("p50_ms", "p90_ms", "p99_ms", "added_p50_ms", "added_p90_ms", "added_p99_ms")]
         print(
-            f"{r['concurrency']:>3} {r['target']:<14} {r['rps']:>8.1f}"
+            f"{r['concurrency']:>3} {r['target']:<19} {r['rps']:>8.1f}"
             + "".join(f" {v:>8.2f}" for v in values)
             + f" {r['errors']:>7}"
         )
     print("\nStreaming, time to first byte (ms)")
-    print(f"{'c':>3} {'target':<14} {'p50':>8} {'p90':>8} {'p99':>8} {'n':>5}")
+    print(f"{'c':>3} {'target':<19} {'p50':>8} {'p90':>8} {'p99':>8} {'n':>5}")
     for s in streaming:
-        print(f"{s['concurrency']:>3} {s['target']:<14} {s['p50']:>8.2f} {s['p90']:>8.2f} {s['p99']:>8.2f} {s['n']:>5}")
-    print(
-        f"\nGateway RSS: idle {memory['idle_mb']:.0f} MB, peak sampled under load {memory['peak_sampled_mb']:.0f} MB,"
-        f" after load {memory['after_load_mb']:.0f} MB"
-    )
+        print(f"{s['concurrency']:>3} {s['target']:<19} {s['p50']:>8.2f} {s['p90']:>8.2f} {s['p99']:>8.2f} {s['n']:>5}")
+    for label, prefix in (("Gateway", ""), ("Gateway, transport: direct", "direct_")):
+        print(
+            f"{label} RSS: idle {memory[prefix + 'idle_mb']:.0f} MB, peak sampled under load"
+            f" {memory[prefix + 'peak_sampled_mb']:.0f} MB, after load {memory[prefix + 'after_load_mb']:.0f} MB"
+        )
 
 
 if __name__ == "__main__":

@@ -1,12 +1,12 @@
-"""How much of the gateway's added latency is the gateway's own: the real gateway against a copy whose LiteLLM call
-is replaced by a canned answer (everything else unchanged: HTTP serving, parsing, routing, cache, logs, metrics),
-both on one stub, wrk runs alternated between them.
+"""How much of the gateway's added latency is the gateway's own: the real gateway (with LiteLLM, and with
+`transport: direct`) against a copy whose LiteLLM call is replaced by a canned answer (everything else unchanged:
+HTTP serving, parsing, routing, cache, logs, metrics), all on one stub, wrk runs alternated between them.
 
     python -m bench.gateway_share [--duration 3] [--rounds 10]
 
 The canned copy is a diagnostic, not a product mode: it answers without calling any backend. The difference
-between the two is what LiteLLM's call costs inside the gateway; the canned copy's added latency is the floor this
-gateway's own code sets.
+between a real gateway and it is what the backend call costs inside the gateway; the canned copy's added latency
+is the floor this gateway's own code sets.
 """
 
 from __future__ import annotations
@@ -58,22 +58,21 @@ def main() -> None:
     py = sys.executable
     upstream_port = free_port()
     upstream_url = f"http://127.0.0.1:{upstream_port}"
-    commands = {
-        "gateway": [py, "-m", "gateway.cli", "serve"],
-        "canned": [py, "-m", "bench.gateway_share", "--serve-canned"],
-    }
+    serve, canned = [py, "-m", "gateway.cli", "serve"], [py, "-m", "bench.gateway_share", "--serve-canned"]
+    commands = {"gateway": (serve, "litellm"), "gateway_direct": (serve, "direct"), "canned": (canned, "litellm")}
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as running:
         work = Path(tmp)
-        write_gateway_config(work / "config", upstream_url)
+        for transport in ("litellm", "direct"):
+            write_gateway_config(work / transport, upstream_url, transport)
         stub = [py, "-m", "bench.upstream_stub", "--port", str(upstream_port)]
         running.enter_context(process(stub, f"{upstream_url}/", env, work / "stub.log"))
         urls = {"direct": upstream_url}
-        for db, (name, command) in enumerate(commands.items(), start=BENCH_REDIS_DB):
+        for db, (name, (command, transport)) in enumerate(commands.items(), start=BENCH_REDIS_DB):
             redis.Redis.from_url(f"redis://127.0.0.1:6379/{db}").flushdb()
             port = free_port()
             urls[name] = f"http://127.0.0.1:{port}"
             gateway_env = {**env, "LLMRANK_REDIS_URL": f"redis://127.0.0.1:6379/{db}", "LLMRANK_LOG_FORMAT": "json"}
-            argv = [*command, "--port", str(port), "--config", str(work / "config")]
+            argv = [*command, "--port", str(port), "--config", str(work / transport)]
             running.enter_context(process(argv, f"{urls[name]}/readyz", gateway_env, work / f"{name}.log"))
         headers = {"X-Budget-Tier": "balanced"}
         cases = [(name, cache) for name in commands for cache in ("hit", "miss")]
@@ -99,12 +98,14 @@ def main() -> None:
 
 def report(rows: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
     print(f"\nOne client, median of {args.rounds} alternated {args.duration} s wrk runs (ms)")
-    print(f"{'target':<16} {'p50':>8} {'added p50':>10}")
+    print(f"{'target':<20} {'p50':>8} {'added p50':>10}")
     for key, row in rows.items():
-        print(f"{key:<16} {row['p50_ms']:>8.2f} {row['added_p50_ms']:>10.2f}")
+        print(f"{key:<20} {row['p50_ms']:>8.2f} {row['added_p50_ms']:>10.2f}")
     for cache in ("hit", "miss"):
-        real, canned = rows[f"gateway_{cache}"]["p50_ms"], rows[f"canned_{cache}"]["p50_ms"]
-        print(f"cache {cache}: LiteLLM's call inside the gateway {real - canned:.2f} ms of {real:.2f} ms")
+        canned = rows[f"canned_{cache}"]["p50_ms"]
+        for name, call in (("gateway", "LiteLLM's call"), ("gateway_direct", "the direct call")):
+            real = rows[f"{name}_{cache}"]["p50_ms"]
+            print(f"cache {cache}: {call} inside the gateway {real - canned:.2f} ms of {real:.2f} ms")
 
 
 if __name__ == "__main__":
