@@ -1,6 +1,6 @@
 """Soak: mixed streaming and plain traffic from 50 clients through the gateway while faults come and go.
 
-    python -m tests.soak [--duration 600] [--clients 50]      (make soak)
+    python -m tests.soak [--duration 600] [--clients 50] [--transport litellm|direct]      (make soak)
 
 Every 60 s cycle: a backend answering 500, one hanging past the timeout, 429s, invalid JSON, streams cut
 mid-way, Redis killed and restarted, models.yaml replaced by an invalid file and restored. All traffic stays on
@@ -28,7 +28,7 @@ import httpx
 
 from bench.common import percentiles, write_results
 from bench.gateway_overhead import rss_mb, wait_ready
-from tests.conftest import standard_backends, write_config
+from tests.conftest import TRANSPORTS, standard_backends, write_config
 from tests.support.servers import free_port, serve
 from tests.support.upstream import UpstreamControl, build_upstream
 
@@ -153,13 +153,14 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=600)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--warmup", type=float, default=60, help="seconds of traffic before the RSS baseline")
+    parser.add_argument("--transport", choices=TRANSPORTS, default="litellm", help="how the backends are called")
     args = parser.parse_args()
     if shutil.which("redis-server") is None:
         sys.exit("the soak needs redis-server")
     control = UpstreamControl(chunk_delay_s=0.01)
     with serve(build_upstream(control)) as upstream_url, tempfile.TemporaryDirectory() as tmp:
         config_dir = Path(tmp) / "config"
-        write_config(config_dir, standard_backends(upstream_url))
+        write_config(config_dir, standard_backends(upstream_url, args.transport))
         redis_port, port = free_port(), free_port()
         faults = Faults(control, redis_port, config_dir)
         faults.start_redis()
@@ -204,6 +205,7 @@ def main() -> None:
         "duration_s": args.duration,
         "warmup_s": args.warmup,
         "clients": args.clients,
+        "transport": args.transport,
         "requests": total,
         "outcomes": dict(outcomes.most_common()),
         "latency_ms": stats,
@@ -220,7 +222,7 @@ def main() -> None:
         "request_after_recovery": after,
     }
     print(json.dumps(result, indent=2))
-    write_results("soak", result)
+    write_results("soak" if args.transport == "litellm" else f"soak_{args.transport}", result)
     bad = [k for k in outcomes if "NOT OpenAI" in k or "hung" in k or "transport" in k or "without [DONE]" in k]
     recovered = ready["redis"] == "up" and ready["config"]["last_reload_error"] is None and after == 200
     if not alive or not healthy or not recovered or bad or result["rss_mb"]["growth_pct"] >= 10:
