@@ -3,8 +3,8 @@
 The client's body goes to `{api_base}/chat/completions` as it came (the model renamed, the SDK-only `extra_*`
 fields dropped) on one pooled aiohttp session, and the backend's answer comes back as it was sent but for
 `model`. What LiteLLM does per call (argument handling, the OpenAI SDK, response objects, its logging and cost
-hooks) cost 2.4–3.8 ms of a routed cache hit's 4.5 ms (docs/BENCHMARKS.md); the price of the call is still
-LiteLLM's (`Upstream.billed_usage`). Speaks only in the gateway's own errors, as `Upstream` does.
+hooks) is most of what a routed cache hit adds through LiteLLM (docs/BENCHMARKS.md); the price of the call is
+still LiteLLM's (`Upstream.billed_usage`). Speaks only in the gateway's own errors, as `Upstream` does.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ class DirectUpstream:
     def _session_now(self) -> aiohttp.ClientSession:
         """One session for all calls, made on first use inside the running event loop."""
         if self._session is None or self._session.closed:
+            # no trust_env: it makes aiohttp read the proxy variables and ~/.netrc on every request (+0.4 ms)
             self._session = aiohttp.ClientSession()
         return self._session
 
@@ -61,7 +62,7 @@ class DirectUpstream:
         try:
             async with self._post(backend, body, stream=False) as response:
                 raw = await response.read()
-                if response.status >= 400:
+                if not 200 <= response.status < 300:
                     raise self._status_error(backend, response.status, raw)
         except GatewayError:
             raise
@@ -80,7 +81,7 @@ class DirectUpstream:
         first chunk."""
         try:
             async with self._post(backend, body, stream=True) as response:
-                if response.status >= 400:
+                if not 200 <= response.status < 300:
                     raise self._status_error(backend, response.status, await response.read())
                 async for data in _sse_data(response.content):
                     if data == DONE:
@@ -105,6 +106,7 @@ class DirectUpstream:
             json=payload,
             headers=headers,
             timeout=self._stream_timeout if stream else self._timeout,
+            allow_redirects=False,  # a redirect would carry the key elsewhere; OpenAI's API has none
         )
 
     def _status_error(self, backend: Backend, status: int, raw: bytes) -> GatewayError:
@@ -147,6 +149,8 @@ async def _sse_data(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
     pending = b""
     async for piece in content.iter_any():
         pending += piece
+        if b"\n" not in piece:
+            continue
         *lines, pending = pending.split(b"\n")
         for line in lines:
             if line.startswith(b"data:"):

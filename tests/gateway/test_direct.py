@@ -58,6 +58,22 @@ def test_a_rejected_request_is_a_400_in_the_backends_words_without_the_key_and_n
     assert [name for name, _ in control.received] == ["strong"]
 
 
+def test_a_redirect_is_a_failure_not_followed_with_the_key(gateway_factory, upstream):
+    """(LiteLLM's OpenAI SDK follows a same-origin redirect; the direct call follows none.)"""
+    base, control = upstream
+    backends = standard_backends(base, "direct")
+    backends[0]["api_key_env"] = "STRONG_KEY"
+    control.behaviour["strong"] = "redirect"
+    url = gateway_factory(backends, environ={"STRONG_KEY": "sk-not-for-the-trap"})
+    response = httpx.post(
+        f"{url}/v1/chat/completions",
+        json={"model": "auto", "messages": [{"role": "user", "content": WINO}]},
+        headers={"X-Budget-Tier": "perf"},
+    )
+    assert response.status_code == 200 and response.headers["x-llmrank-model"] == "mid"
+    assert [name for name, _ in control.received] == ["strong", "mid"]
+
+
 class Pieces:
     """Stands in for aiohttp's StreamReader: the body arrives in the pieces given."""
 

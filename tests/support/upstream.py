@@ -1,7 +1,8 @@
 """A real OpenAI-speaking HTTP server for tests, with per-backend behaviour the test controls.
 
 Backends reach it at `{base}/b/<name>/v1`; `behaviour[name]` picks what that backend does: "ok", "error500",
-"error429", "error400" (its message echoes the caller's key, as some servers' do), "hang", "invalid_json",
+"error429", "error400" (its message echoes the caller's key, as some servers' do), "redirect" (a 307 to the
+"trap" backend), "hang", "invalid_json",
 "close_midstream"; `chunk_delay_s` spaces streamed chunks; every request body is recorded in `received`, and its
 authorization and user-agent headers in `authorization` and `user_agents`.
 """
@@ -60,6 +61,8 @@ def build_upstream(control: UpstreamControl) -> Starlette:
         control.authorization.append(request.headers.get("authorization"))
         control.user_agents.append(request.headers.get("user-agent"))
         mode = control.behaviour.get(name, "ok")
+        if mode == "redirect":
+            return Response(status_code=307, headers={"location": str(request.url).replace(f"/b/{name}/", "/b/trap/")})
         if mode == "error400":
             message = f"model cannot take this request (key {request.headers.get('authorization')})"
             return JSONResponse({"error": {"message": message, "type": "invalid_request_error"}}, status_code=400)
