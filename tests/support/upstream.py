@@ -2,9 +2,8 @@
 
 Backends reach it at `{base}/b/<name>/v1`; `behaviour[name]` picks what that backend does: "ok", "error500",
 "error429", "error400" (its message echoes the caller's key, as some servers' do), "redirect" (a 307 to the
-"trap" backend), "hang", "invalid_json",
-"close_midstream"; `chunk_delay_s` spaces streamed chunks; every request body is recorded in `received`, and its
-authorization and user-agent headers in `authorization` and `user_agents`.
+"trap" backend), "hang", "invalid_json", "close_midstream"; `chunk_delay_s` spaces streamed chunks; every request
+body is recorded in `received`, and its authorization and user-agent headers in `authorization` and `user_agents`.
 """
 
 from __future__ import annotations
