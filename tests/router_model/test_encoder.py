@@ -5,6 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import torch
 
 from router_model.encoder import Encoder
 from router_model.router import Router
@@ -80,3 +81,18 @@ def test_concurrent_encodes_give_the_vectors_one_at_a_time_gives(router: Router)
         for _ in range(3):
             together = list(pool.map(lambda t: router.encoder.encode([t])[0], texts))
             assert all(np.array_equal(a, b) for a, b in zip(alone, together, strict=True))
+
+
+def test_vectors_do_not_depend_on_the_scoring_thread_count(router: Router) -> None:
+    """The gateway encodes on one thread per prompt by default (LLMRANK_SCORING_THREADS); a vector cached by a
+    gateway set otherwise must be the same vector."""
+    original = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = Encoder(router.encoder.max_tokens, precision="int8")
+        torch.set_num_threads(2)
+        two = Encoder(router.encoder.max_tokens, precision="int8")
+    finally:
+        torch.set_num_threads(original)
+    texts = [*PROMPTS, "word " * 300]
+    np.testing.assert_array_equal(one.encode(texts), two.encode(texts))
