@@ -37,7 +37,7 @@ def test_a_texts_vector_does_not_depend_on_its_batch(router: Router) -> None:
 
 
 def test_router_version_names_the_encoder_runtime_and_window(router: Router) -> None:
-    assert router.version == f"{router.checkpoint.version}+int8-fused+tail64"
+    assert router.version == f"{router.checkpoint.version}+int8-fused-ln+tail64"
 
 
 def test_the_served_window_keeps_the_end_of_a_long_question(router: Router) -> None:
