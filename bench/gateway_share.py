@@ -38,8 +38,8 @@ def serve_canned(argv: list[str]) -> int:
     from gateway import upstream
     from gateway.cli import main as cli_main
 
-    async def canned(self: upstream.Upstream, backend: Any, body: dict[str, Any]) -> tuple[dict[str, Any], float]:
-        return {**CANNED, "model": backend.name}, 0.0
+    async def canned(self: upstream.Upstream, backend: Any, body: dict[str, Any]) -> dict[str, Any]:
+        return {**CANNED, "model": backend.name}
 
     upstream.Upstream.complete = canned  # type: ignore[method-assign]
     return cli_main(["serve", *argv])

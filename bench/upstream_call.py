@@ -32,7 +32,7 @@ async def measure(upstream_url: str, calls: int) -> dict[str, dict[str, float]]:
     backend = Backend(name="strong", litellm_model="openai/strong", profile="gpt-4-1106-preview", api_base=upstream_url)
     keys = {"strong": "none"}
     upstream = Upstream(lambda: keys, timeout_s=30, prices=lambda: {"strong": (1e-5, 2e-5)})
-    direct = DirectUpstream(lambda: keys, timeout_s=30, billed=upstream.billed_usage)
+    direct = DirectUpstream(lambda: keys, timeout_s=30)
     samples: dict[str, list[float]] = {
         "litellm (Upstream.complete)": [],
         "direct (DirectUpstream.complete)": [],

@@ -57,7 +57,7 @@ def create_app(settings: Settings, router: Router | None = None, environ: Mappin
         upstream = Upstream(
             lambda: config.current.api_keys, settings.upstream_timeout_s, prices=lambda: config.current.prices
         )
-        direct = DirectUpstream(lambda: config.current.api_keys, settings.upstream_timeout_s, upstream.billed_usage)
+        direct = DirectUpstream(lambda: config.current.api_keys, settings.upstream_timeout_s)
         app.state.services = Services(
             settings=settings,
             config=config,

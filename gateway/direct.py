@@ -3,8 +3,8 @@
 The client's body goes to `{api_base}/chat/completions` as it came (the model renamed, the SDK-only `extra_*`
 fields dropped) on one pooled aiohttp session, and the backend's answer comes back as it was sent but for
 `model`. What LiteLLM does per call (argument handling, the OpenAI SDK, response objects, its logging and cost
-hooks) is most of what a routed cache hit adds through LiteLLM (docs/BENCHMARKS.md); the price of the call is
-still LiteLLM's (`Upstream.billed_usage`). Speaks only in the gateway's own errors, as `Upstream` does.
+hooks) is most of what a routed cache hit adds through LiteLLM (docs/BENCHMARKS.md); the dispatcher prices the
+answer's usage for both transports alike. Speaks only in the gateway's own errors, as `Upstream` does.
 """
 
 from __future__ import annotations
@@ -33,14 +33,8 @@ DONE = b"[DONE]"
 
 
 class DirectUpstream:
-    def __init__(
-        self,
-        api_keys: Callable[[], Mapping[str, str]],
-        timeout_s: float,
-        billed: Callable[[Backend, Mapping[str, Any]], float],
-    ) -> None:
+    def __init__(self, api_keys: Callable[[], Mapping[str, str]], timeout_s: float) -> None:
         self._api_keys = api_keys
-        self._billed = billed
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         # a stream may run for long; each read (and the connect) gets the timeout instead
         self._stream_timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout_s, sock_read=timeout_s)
@@ -57,8 +51,8 @@ class DirectUpstream:
             self._session = aiohttp.ClientSession()
         return self._session
 
-    async def complete(self, backend: Backend, body: dict[str, Any]) -> tuple[dict[str, Any], float]:
-        """The backend's response (its `model` the backend's name) and its actual cost in dollars."""
+    async def complete(self, backend: Backend, body: dict[str, Any]) -> dict[str, Any]:
+        """The backend's response, its `model` the backend's name."""
         try:
             async with self._post(backend, body, stream=False) as response:
                 raw = await response.read()
@@ -72,9 +66,7 @@ class DirectUpstream:
         if not isinstance(payload.get("choices"), list):
             raise UpstreamError(f"backend {backend.name} failed: the response has no choices")
         payload["model"] = backend.name
-        usage = payload.get("usage")
-        cost = self._billed(backend, usage) if isinstance(usage, dict) else 0.0
-        return payload, cost
+        return payload
 
     async def stream(self, backend: Backend, body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
         """Chunks as dicts, each as soon as the backend sends it; raises the gateway's errors, before or after the

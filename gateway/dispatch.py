@@ -35,7 +35,7 @@ class OpenStream:
 
 
 class Transport(Protocol):
-    async def complete(self, backend: Backend, body: dict[str, Any]) -> tuple[dict[str, Any], float]: ...
+    async def complete(self, backend: Backend, body: dict[str, Any]) -> dict[str, Any]: ...
 
     def stream(self, backend: Backend, body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]: ...
 
@@ -52,7 +52,7 @@ class Dispatcher:
         for backend in candidates:
             started = time.perf_counter()
             try:
-                payload, cost = await self._transports[backend.transport].complete(backend, body)
+                payload = await self._transports[backend.transport].complete(backend, body)
             except GatewayError as exc:
                 self._failed(backend, exc, started)
                 if not exc.retriable:
@@ -61,7 +61,7 @@ class Dispatcher:
                 continue
             self.metrics.upstream_seconds.labels(backend.name, "ok").observe(time.perf_counter() - started)
             self.cooldowns.succeeded(backend.name)
-            self.metrics.spend.labels(backend.name).inc(cost)
+            cost = self._spent(backend, payload)
             log.info("upstream_answered", backend=backend.name, cost=cost, tried=len(errors) + 1)
             return Answer(backend, payload, cost)
         raise _all_failed(errors)
@@ -96,12 +96,19 @@ class Dispatcher:
         client asks with `stream_options: {"include_usage": true}`)."""
         try:
             async for chunk in chunks:
-                usage = chunk.get("usage")
-                if isinstance(usage, dict) and usage:
-                    self.metrics.spend.labels(backend.name).inc(self.upstream.billed_usage(backend, usage))
+                self._spent(backend, chunk)
                 yield chunk
         finally:
             await chunks.aclose()
+
+    def _spent(self, backend: Backend, answer: dict[str, Any]) -> float:
+        """Adds the billed cost of an answer or chunk that carries `usage` to the spend; returns it (0 without)."""
+        usage = answer.get("usage")
+        if not isinstance(usage, dict) or not usage:
+            return 0.0
+        cost = self.upstream.billed_usage(backend, usage)
+        self.metrics.spend.labels(backend.name).inc(cost)
+        return cost
 
     def _failed(self, backend: Backend, exc: GatewayError, started: float) -> None:
         self.metrics.upstream_seconds.labels(backend.name, "error").observe(time.perf_counter() - started)

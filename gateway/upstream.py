@@ -196,8 +196,8 @@ class Upstream:
             kwargs["mock_response"] = DEMO_REPLY.format(name=backend.name)
         return kwargs
 
-    async def complete(self, backend: Backend, body: dict[str, Any]) -> tuple[dict[str, Any], float]:
-        """The OpenAI-shaped response (its `model` the backend's name) and its actual cost in dollars."""
+    async def complete(self, backend: Backend, body: dict[str, Any]) -> dict[str, Any]:
+        """The OpenAI-shaped response, its `model` the backend's name."""
         attempt = Attempt()
         _ATTEMPT.set(attempt)
         try:
@@ -207,7 +207,7 @@ class Upstream:
         payload = response.model_dump(exclude_none=True)
         payload["model"] = backend.name
         payload.pop("_hidden_params", None)
-        return payload, self.actual_cost(backend, response)
+        return payload
 
     async def stream(self, backend: Backend, body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
         """Chunks as dicts; raises the gateway's errors, before or after the first chunk."""
@@ -224,23 +224,13 @@ class Upstream:
         except Exception as exc:
             raise self.translate(exc, backend, attempt.sent) from exc
 
-    def actual_cost(self, backend: Backend, response: Any) -> float:
-        """Dollars for this call from the usage LiteLLM's response carries (0 without one)."""
-        usage = getattr(response, "usage", None)
-        if usage is None:
-            return 0.0
-        return self.billed(backend, usage.prompt_tokens or 0, usage.completion_tokens or 0)
-
     def billed_usage(self, backend: Backend, usage: Mapping[str, Any]) -> float:
-        """Dollars for an OpenAI `usage` object as a backend sent it (a count that is not a count is 0)."""
-        return self.billed(backend, _token_count(usage, "prompt_tokens"), _token_count(usage, "completion_tokens"))
-
-    def billed(self, backend: Backend, prompt_tokens: int, completion_tokens: int) -> float:
-        """Billed tokens × the backend's prices (the registry's, else LiteLLM's map). Computed here rather than with
+        """Dollars for an OpenAI `usage` object as a backend sent it: billed tokens × the backend's prices (the
+        registry's, else LiteLLM's map; a count that is not a count is 0). Computed here rather than with
         `litellm.completion_cost`, which repeats LiteLLM's model lookup per call."""
         known = self._prices() if self._prices is not None else {}
         p_in, p_out = known.get(backend.name) or prices(backend)
-        return prompt_tokens * p_in + completion_tokens * p_out
+        return _token_count(usage, "prompt_tokens") * p_in + _token_count(usage, "completion_tokens") * p_out
 
     def translate(self, exc: Exception, backend: Backend, sent: bool = True) -> GatewayError:
         """LiteLLM's exception → the gateway's, with a message that holds no secret. `sent`: whether LiteLLM got
