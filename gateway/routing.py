@@ -56,6 +56,7 @@ class RoutingEngine:
         # request's other work has usually pushed out of the CPU caches (0.3 ms warm, 0.7–0.9 ms in the gateway)
         self._predicted: LRUCache[np.ndarray] = LRUCache(memo_entries)
         self._encoding: dict[str, asyncio.Task[tuple[PromptVector, np.ndarray]]] = {}
+        self._misses_in_flight = 0
 
     async def vector_for(self, text: str) -> tuple[PromptVector, np.ndarray, CacheResult]:
         """The prompt's feature vector and the network's predicted quality per router profile."""
@@ -89,7 +90,16 @@ class RoutingEngine:
             task.exception()  # marks a failure as seen: its callers got it, or went away and need it no more
 
     async def _encode_and_store(self, key: str, text: str) -> tuple[PromptVector, np.ndarray]:
-        vector, predicted = await anyio.to_thread.run_sync(self._vectorize, text, limiter=self._scoring_slots)
+        """A miss scored alone uses every scoring thread; one that arrives while others are being scored uses
+        one, so that misses under load do not fight over the cores."""
+        self._misses_in_flight += 1
+        try:
+            narrow = self._misses_in_flight > 1
+            vector, predicted = await anyio.to_thread.run_sync(
+                self._vectorize, text, narrow, limiter=self._scoring_slots
+            )
+        finally:
+            self._misses_in_flight -= 1
         self._predicted.set(key, predicted)
         await self.cache.set(key, vector.to_bytes())
         return vector, predicted
@@ -101,8 +111,8 @@ class RoutingEngine:
             self._predicted.set(key, predicted)
         return predicted
 
-    def _vectorize(self, text: str) -> tuple[PromptVector, np.ndarray]:
-        vector = self.router.vectorize([text])[0]
+    def _vectorize(self, text: str, narrow: bool) -> tuple[PromptVector, np.ndarray]:
+        vector = self.router.vectorize([text], narrow=narrow)[0]
         return vector, self.router.quality([vector])[0]
 
     async def decide(

@@ -146,11 +146,11 @@ def torch_runner(model: SentenceEmbedding) -> Callable[[Batch], np.ndarray]:
     return run
 
 
-def onnx_runner(path: Path) -> Callable[[Batch], np.ndarray]:
+def onnx_runner(path: Path, threads: int) -> Callable[[Batch], np.ndarray]:
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
+    options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     # idle worker threads sleep instead of spinning, so they do not take the event loop's core; spinning only
     # within a call (session.force_spinning_stop) saved 4 % on one prompt but cost 12 % of throughput at 64 clients
@@ -187,10 +187,13 @@ class Encoder:
             from transformers import AutoTokenizer
 
             self._tokenizer = AutoTokenizer.from_pretrained(str(folder))
-            self._run = onnx_runner(build_int8_model(folder))
+            path = build_int8_model(folder)
+            threads = torch.get_num_threads()
+            self._run = onnx_runner(path, threads)
+            self._run_narrow = onnx_runner(path, 1) if threads > 1 else self._run
         else:
             model, self._tokenizer = load_sentence_model(folder)
-            self._run = torch_runner(model)
+            self._run = self._run_narrow = torch_runner(model)  # torch's thread count is the whole process's
         self._tokenizer.truncation_side = "left"
         # The fast tokenizer holds its truncation and padding as state and resets it per call; threads that want
         # different settings (a tail search counts without truncation) would tokenise with each other's.
@@ -223,19 +226,24 @@ class Encoder:
             chars *= 4
         return text
 
-    def _encode_batch(self, texts: Sequence[str]) -> np.ndarray:
+    def _encode_batch(self, texts: Sequence[str], narrow: bool) -> np.ndarray:
         tails = [self.tail(t) for t in texts]
         with self._tokenizer_lock:
             batch = self._tokenizer(
                 tails, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="np"
             )
-        return self._run({name: batch[name].astype(np.int64) for name in INPUTS})
+        run = self._run_narrow if narrow else self._run
+        return run({name: batch[name].astype(np.int64) for name in INPUTS})
 
-    def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+    def encode(
+        self, texts: Sequence[str], batch_size: int = 64, progress: bool = False, narrow: bool = False
+    ) -> np.ndarray:
         """(n, 384) float32, L2-normalised.
 
         int8 encodes one text at a time: its activation scales are set per call, so in a padded batch a text's
         vector would depend on its neighbours; one at a time, training, evaluation and serving see the same vector.
+        `narrow` runs the int8 encoder on one thread instead of torch's thread count, for a text encoded while
+        others are: the same vector, without the threads of concurrent calls fighting over the cores.
         """
         from tqdm import tqdm
 
@@ -244,7 +252,7 @@ class Encoder:
 
         starts = range(0, len(texts), batch_size)
         parts = [
-            self._encode_batch(texts[i : i + batch_size])
+            self._encode_batch(texts[i : i + batch_size], narrow)
             for i in tqdm(starts, desc="encode", unit="batch", disable=None if progress else True)
         ]
         return np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, EMBEDDING_DIM), np.float32)

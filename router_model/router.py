@@ -61,8 +61,8 @@ class Router:
 
     @classmethod
     def load(cls, directory: Path, cache_dir: Path = DEFAULT_CACHE_DIR, threads: int | None = None) -> Router:
-        """`threads`: CPU threads that scoring one prompt may use (torch's and the encoder's); None keeps torch's
-        default. It changes speed only: the vectors and scores are the same to the bit."""
+        """`threads`: CPU threads that scoring one prompt may use (torch's and the encoder's; a narrow encode uses
+        one); None keeps torch's default. It changes speed only: the vectors and scores are the same to the bit."""
         if threads is not None:
             torch.set_num_threads(threads)
         checkpoint = load_checkpoint(directory)
@@ -84,8 +84,9 @@ class Router:
         """One prompt through every stage, so that the first request does not pay for first runs."""
         self.quality(self.vectorize(["warm up: which answer is right?"]))
 
-    def vectorize(self, prompts: Sequence[str]) -> list[PromptVector]:
-        embeddings = self.encoder.encode([embedding_text(p) for p in prompts])
+    def vectorize(self, prompts: Sequence[str], narrow: bool = False) -> list[PromptVector]:
+        """`narrow`: encode on one thread, for prompts scored while others are (`Encoder.encode`)."""
+        embeddings = self.encoder.encode([embedding_text(p) for p in prompts], narrow=narrow)
         features = self.featurizer.transform(prompts, embeddings)
         return [PromptVector(f, e) for f, e in zip(features, embeddings, strict=True)]
 

@@ -102,12 +102,12 @@ def test_settings_read_the_llmrank_prefix(monkeypatch, tmp_path):
     assert settings.models_file == tmp_path / "models.yaml"
 
 
-def test_scoring_uses_one_thread_per_prompt_and_one_prompt_per_core_unless_told(monkeypatch):
+def test_a_lone_miss_uses_every_core_and_misses_under_load_one_each_unless_told(monkeypatch):
     defaults = Settings()
-    assert (defaults.scoring_threads, defaults.scoring_slots) == (1, len(os.sched_getaffinity(0)))
-    monkeypatch.setenv("LLMRANK_SCORING_THREADS", "2")
+    assert (defaults.scoring_threads, defaults.scoring_slots) == (len(os.sched_getaffinity(0)),) * 2
+    monkeypatch.setenv("LLMRANK_SCORING_THREADS", "3")
     monkeypatch.setenv("LLMRANK_SCORING_SLOTS", "1")
-    assert (Settings().scoring_threads, Settings().scoring_slots) == (2, 1)
+    assert (Settings().scoring_threads, Settings().scoring_slots) == (3, 1)
     monkeypatch.setenv("LLMRANK_SCORING_SLOTS", "0")
     with pytest.raises(ValueError, match="scoring_slots"):
         Settings()

@@ -1,5 +1,5 @@
 """The routing engine on its own: one encode per prompt in flight, whoever waits for it; as many different prompts
-in flight as it has scoring slots."""
+in flight as it has scoring slots; a prompt scored alone may use every thread, one scored beside others one."""
 
 from __future__ import annotations
 
@@ -13,18 +13,21 @@ from gateway.metrics import Metrics
 from gateway.routing import RoutingEngine
 
 
-def engine_with_gated_encoder(router, monkeypatch, failures: int = 0, slots: int = 1):
-    """An engine whose encoder waits for `gate` to open and fails its first `failures` calls."""
+def engine_with_gated_encoder(router, monkeypatch, failures: int = 0, slots: int = 1, narrows: list | None = None):
+    """An engine whose encoder waits for `gate` to open and fails its first `failures` calls; `calls` gets each
+    call's prompt and `narrows`, when given, whether it was told to encode on one thread."""
     gate = threading.Event()
     calls: list[str] = []
+    narrows = [] if narrows is None else narrows
     vectorize = router.vectorize
 
-    def gated(prompts):
+    def gated(prompts, narrow=False):
         calls.append(prompts[0])
+        narrows.append(narrow)
         gate.wait(10)
         if len(calls) <= failures:
             raise RuntimeError("encoder failed")
-        return vectorize(prompts)
+        return vectorize(prompts, narrow=narrow)
 
     monkeypatch.setattr(router, "vectorize", gated)
     cache = FeatureCache(RedisLink(None), ttl_s=60, max_entries=100)
@@ -66,3 +69,16 @@ async def test_different_prompts_are_scored_at_once_up_to_the_slot_count(router,
     gate.set()
     assert [cache for _, _, cache in await asyncio.gather(*tasks)] == ["miss"] * 3
     assert sorted(calls) == sorted(prompts)
+
+
+async def test_a_miss_scored_alone_uses_every_thread_and_misses_beside_others_use_one(router, monkeypatch):
+    narrows: list[bool] = []
+    engine, gate, _ = engine_with_gated_encoder(router, monkeypatch, slots=2, narrows=narrows)
+    gate.set()
+    await engine.vector_for("Name a prime number.")
+    gate.clear()
+    tasks = [asyncio.create_task(engine.vector_for(p)) for p in ("Which gas do plants absorb?", "Sort a list.")]
+    await asyncio.sleep(0.3)
+    gate.set()
+    await asyncio.gather(*tasks)
+    assert narrows == [False, False, True]  # alone; first of two, alone when it started; beside the first

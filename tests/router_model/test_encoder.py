@@ -84,8 +84,8 @@ def test_concurrent_encodes_give_the_vectors_one_at_a_time_gives(router: Router)
 
 
 def test_vectors_do_not_depend_on_the_scoring_thread_count(router: Router) -> None:
-    """The gateway encodes on one thread per prompt by default (LLMRANK_SCORING_THREADS); a vector cached by a
-    gateway set otherwise must be the same vector."""
+    """A gateway encodes a miss scored alone on every scoring thread and one scored beside others on one thread
+    (`narrow`); a vector cached either way, or by a gateway with another thread count, must be the same vector."""
     original = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
@@ -95,4 +95,6 @@ def test_vectors_do_not_depend_on_the_scoring_thread_count(router: Router) -> No
     finally:
         torch.set_num_threads(original)
     texts = [*PROMPTS, "word " * 300]
-    np.testing.assert_array_equal(one.encode(texts), two.encode(texts))
+    expected = one.encode(texts)
+    np.testing.assert_array_equal(expected, two.encode(texts))
+    np.testing.assert_array_equal(expected, two.encode(texts, narrow=True))
