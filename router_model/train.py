@@ -42,7 +42,7 @@ class TrainConfig:
     weight_decay: float = 1e-2
     patience: int = 10
     clip: float = 1.0
-    max_tokens: int = 256  # the token window (from the end of the question) the network learns from
+    max_tokens: int = SERVED_MAX_TOKENS  # the token window (from the end of the question) the network learns from
     precision: Precision = "fp32"  # the encoder the network learns from
     serve_max_tokens: int = SERVED_MAX_TOKENS  # the window the router serves with; tiers and test metrics use it
     serve_precision: Precision = "int8"  # the encoder the router serves with; tiers and test metrics use it

@@ -45,7 +45,9 @@ def test_feedback_on_a_fallback_answer_is_about_the_backend_that_answered(
     one's profile, not the failed one's."""
     base, control = upstream
     control.behaviour["strong"] = "error500"
-    url = gateway_factory(standard_backends(base), feedback_file=tmp_path / "feedback.jsonl")
+    strong, mid, cheap = standard_backends(base)
+    ordered = [strong | {"quality_offset": 1.0}, mid, cheap | {"quality_offset": -1.0}]  # whatever the network says
+    url = gateway_factory(ordered, feedback_file=tmp_path / "feedback.jsonl")
     body = {"model": "auto", "stream": stream, "messages": [{"role": "user", "content": "Prove that 17 is prime."}]}
     with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, headers={"X-Budget-Tier": "perf"}) as answer:
         answer.read()

@@ -56,7 +56,7 @@ def test_card_names_data_split_seed_lambda_and_metrics(tiny):
     assert {r["name"] for r in card["test"]["rows"]} >= {"oracle", "perf", "knn", "embedding_only"}
     assert load_checkpoint(out).version == card["version"]
     assert card["encoder"]["trained_on"] == "fp32" and card["encoder"]["precision"] == "int8"
-    assert card["encoder"]["trained_max_tokens"] == 256 and card["encoder"]["max_tokens"] == 64
+    assert card["encoder"]["trained_max_tokens"] == 32 and card["encoder"]["max_tokens"] == 32
 
 
 def test_router_serves_with_the_encoder_the_checkpoint_names(tiny, tmp_path):
@@ -66,7 +66,7 @@ def test_router_serves_with_the_encoder_the_checkpoint_names(tiny, tmp_path):
     checkpoint.encoder = {**checkpoint.encoder, "precision": "fp32"}
     checkpoint.save(tmp_path / "fp32")
     router = Router.load(tmp_path / "fp32")
-    assert router.encoder.precision == "fp32" and router.version.endswith("+fp32+tail64")
+    assert router.encoder.precision == "fp32" and router.version.endswith("+fp32+tail32")
 
 
 def test_eval_uses_the_held_out_split_of_its_own_file_and_all_rows_of_another(tiny, tmp_path, capsys):

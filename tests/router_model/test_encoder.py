@@ -37,15 +37,15 @@ def test_a_texts_vector_does_not_depend_on_its_batch(router: Router) -> None:
 
 
 def test_router_version_names_the_encoder_runtime_and_window(router: Router) -> None:
-    assert router.version == f"{router.checkpoint.version}+int8-fused-ln+tail64"
+    assert router.version == f"{router.checkpoint.version}+int8-fused-ln+tail32"
 
 
 def test_the_served_window_keeps_the_end_of_a_long_question(router: Router) -> None:
     question = "Which answer is right? A) red B) blue C) green D) yellow"
     long_prompt = " ".join(["Some background that does not decide the answer."] * 40) + " " + question
     window = router.encoder.max_tokens
-    assert window == 64 and router.encoder.count_tokens(long_prompt) > 4 * window
-    # the last 62 tokens (64 with the two special tokens) carry the vector: the background in front changes nothing
+    assert window == 32 and router.encoder.count_tokens(long_prompt) > 4 * window
+    # the last 30 tokens (32 with the two special tokens) carry the vector: the background in front changes nothing
     tail = str(
         router.encoder._tokenizer.decode(
             router.encoder._tokenizer(long_prompt, add_special_tokens=False)["input_ids"][-(window - 2) :]
