@@ -1,4 +1,5 @@
-"""Train a tiny checkpoint through the CLI, reload it, and get identical scores; eval and route run on it."""
+"""Train a tiny checkpoint through the CLI, reload it, and get identical scores; eval, route and the window study
+run on it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import torch
 
 from gateway.cli import main
 from router_model.checkpoint import load_checkpoint
+from router_model.encoder import DEFAULT_CACHE_DIR
 from router_model.router import Router
+from router_model.window_study import study, summary
 from tests.router_model.fixtures import frame
 
 
@@ -131,3 +134,13 @@ def test_attributions_sum_to_the_score_difference_from_the_baseline(tiny):
     with torch.no_grad():
         delta = net(f[None], e[None])[0, 0] - net(net.feature_mean[None], torch.zeros_like(e)[None])[0, 0]
     assert sum(a.attribution for a in attrs) == pytest.approx(float(delta), abs=0.02)
+
+
+def test_the_window_study_trains_and_serves_each_window_and_averages_over_seeds(tiny):
+    data, _ = tiny
+    runs = study(data, windows=[16, 32], seeds=[7, 8], cache_dir=DEFAULT_CACHE_DIR)
+    assert [(r["window"], r["seed"]) for r in runs] == [(16, 7), (16, 8), (32, 7), (32, 8)]
+    assert all(r["trained_and_served"] == (r["window"], r["window"]) for r in runs)
+    rows = {row["window"]: row for row in summary(runs)}
+    assert rows[32]["test_aiq"] == pytest.approx((runs[2]["test"]["aiq"] + runs[3]["test"]["aiq"]) / 2)
+    assert rows[16]["aiq_both"] == pytest.approx((rows[16]["val_aiq"] + rows[16]["test_aiq"]) / 2)
