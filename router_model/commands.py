@@ -13,7 +13,7 @@ import torch
 from router_model.calibrate import fit_profile, read_calibration_rows
 from router_model.checkpoint import Checkpoint, load_checkpoint
 from router_model.data import RouterBenchData, load_routerbench, stratified_split
-from router_model.encoder import DEFAULT_CACHE_DIR, encoder_for
+from router_model.encoder import DEFAULT_CACHE_DIR, Encoder, encoder_for
 from router_model.evaluate import evaluate, format_report, plot_pareto
 from router_model.explain import attributions
 from router_model.router import DEFAULT_HEAD, PromptVector, Router, made_by_network
@@ -34,6 +34,21 @@ def held_out_rows(checkpoint: Checkpoint, data_path: Path, data: RouterBenchData
     return data, "every usable row (file not seen in training)"
 
 
+def report_on(
+    checkpoint: Checkpoint,
+    rows: RouterBenchData,
+    tiers: Mapping[str, float],
+    encoder: Encoder,
+    cache_dir: Path = DEFAULT_CACHE_DIR,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """`evaluate`'s report for `rows`, scored from their prompts with `encoder` (the one the checkpoint serves with)."""
+    embeddings = embed_prompts(rows.prompts, encoder, cache_dir, progress)
+    features = checkpoint.featurizer.transform(rows.prompts, embeddings)
+    predictions = predict(checkpoint, rows, features, embeddings)
+    return evaluate(rows, predictions, tiers, checkpoint.best_single, checkpoint.cheapest)
+
+
 def run_eval(
     data_path: Path,
     checkpoint_dir: Path,
@@ -46,10 +61,7 @@ def run_eval(
     data, filters = load_routerbench(data_path, models=checkpoint.models)
     rows, scope = held_out_rows(checkpoint, data_path, data)
     encoder = encoder_for(checkpoint.encoder, cache_dir)
-    embeddings = embed_prompts(rows.prompts, encoder, cache_dir, progress=True)
-    features = checkpoint.featurizer.transform(rows.prompts, embeddings)
-    predictions = predict(checkpoint, rows, features, embeddings)
-    report = evaluate(rows, predictions, tiers, checkpoint.best_single, checkpoint.cheapest)
+    report = report_on(checkpoint, rows, tiers, encoder, cache_dir, progress=True)
     report["scope"] = scope
     report["filters"] = filters.__dict__
     print(f"{data_path}: {scope}; filters: {filters}")

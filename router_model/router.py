@@ -81,9 +81,9 @@ class Router:
         return f"{self.checkpoint.version}+{self.encoder.runtime}+tail{self.encoder.max_tokens}"
 
     def warm_up(self) -> None:
-        """One prompt through every stage (and the one-thread encoder), so that no request pays for first runs."""
+        """One prompt through every stage and the one-thread encoder, so that no request pays for first runs."""
         self.quality(self.vectorize(["warm up: which answer is right?"]))
-        self.vectorize(["warm up: which answer is right?"], narrow=True)
+        self.encoder.encode(["warm up: which answer is right?"], narrow=True)
 
     def vectorize(self, prompts: Sequence[str], narrow: bool = False) -> list[PromptVector]:
         """`narrow`: encode on one thread, for prompts scored while others are (`Encoder.encode`)."""

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from router_model.checkpoint import Checkpoint
+from router_model.commands import report_on
 from router_model.data import load_routerbench, stratified_split
 from router_model.encoder import encoder_for
-from router_model.evaluate import evaluate
-from router_model.train import TrainConfig, embed_prompts, predict, train
+from router_model.train import TrainConfig, train
 
 
 def scored_splits(checkpoint: Checkpoint, data_path: Path, cache_dir: Path) -> dict[str, dict[str, float]]:
@@ -33,11 +33,7 @@ def scored_splits(checkpoint: Checkpoint, data_path: Path, cache_dir: Path) -> d
     encoder = encoder_for(checkpoint.encoder, cache_dir)
     scores = {}
     for part in ("val", "test"):
-        rows = data.subset(split[part])
-        embeddings = embed_prompts(rows.prompts, encoder, cache_dir, progress=False)
-        features = checkpoint.featurizer.transform(rows.prompts, embeddings)
-        report = evaluate(rows, predict(checkpoint, rows, features, embeddings), tiers, checkpoint.best_single,
-                          checkpoint.cheapest)  # fmt: skip
+        report = report_on(checkpoint, data.subset(split[part]), tiers, encoder, cache_dir)
         by_name = {row["name"]: row for row in report["rows"]}
         scores[part] = {
             "aiq": report["aiq"],
