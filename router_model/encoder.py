@@ -166,16 +166,28 @@ def onnx_runner(path: Path, threads: int) -> Callable[[Batch], np.ndarray]:
     return run
 
 
-def encoder_for(spec: Mapping[str, Any], cache_dir: Path = DEFAULT_CACHE_DIR) -> Encoder:
+def encoder_for(spec: Mapping[str, Any], cache_dir: Path = DEFAULT_CACHE_DIR, threads: int | None = None) -> Encoder:
     """The encoder a checkpoint was trained with, from its `encoder` entry (checkpoints before int8 were fp32)."""
-    return Encoder(int(spec["max_tokens"]), cache_dir, spec.get("precision", "fp32"))
+    return Encoder(int(spec["max_tokens"]), cache_dir, spec.get("precision", "fp32"), threads)
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0))
 
 
 class Encoder:
-    """Embeds the end of each text: the question sits at the end of a prompt, so truncation keeps the tail."""
+    """Embeds the end of each text: the question sits at the end of a prompt, so truncation keeps the tail.
+
+    `threads`: the int8 encoder's threads for one text (None: every usable core); a narrow encode uses one. The
+    fp32 encoder runs in torch, whose thread count is the whole process's and is left as it is.
+    """
 
     def __init__(
-        self, max_tokens: int = 256, cache_dir: Path = DEFAULT_CACHE_DIR, precision: Precision = "fp32"
+        self,
+        max_tokens: int = 256,
+        cache_dir: Path = DEFAULT_CACHE_DIR,
+        precision: Precision = "fp32",
+        threads: int | None = None,
     ) -> None:
         from transformers.utils import logging as hf_logging
 
@@ -188,12 +200,12 @@ class Encoder:
 
             self._tokenizer = AutoTokenizer.from_pretrained(str(folder))
             path = build_int8_model(folder)
-            threads = torch.get_num_threads()
+            threads = threads or usable_cores()
             self._run = onnx_runner(path, threads)
             self._run_narrow = onnx_runner(path, 1) if threads > 1 else self._run
         else:
             model, self._tokenizer = load_sentence_model(folder)
-            self._run = self._run_narrow = torch_runner(model)  # torch's thread count is the whole process's
+            self._run = self._run_narrow = torch_runner(model)
         self._tokenizer.truncation_side = "left"
         # The fast tokenizer holds its truncation and padding as state and resets it per call; threads that want
         # different settings (a tail search counts without truncation) would tokenise with each other's.
@@ -242,7 +254,7 @@ class Encoder:
 
         int8 encodes one text at a time: its activation scales are set per call, so in a padded batch a text's
         vector would depend on its neighbours; one at a time, training, evaluation and serving see the same vector.
-        `narrow` runs the int8 encoder on one thread instead of torch's thread count, for a text encoded while
+        `narrow` runs the int8 encoder on one thread instead of `threads`, for a text encoded while
         others are: the same vector, without the threads of concurrent calls fighting over the cores.
         """
         from tqdm import tqdm

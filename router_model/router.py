@@ -61,12 +61,10 @@ class Router:
 
     @classmethod
     def load(cls, directory: Path, cache_dir: Path = DEFAULT_CACHE_DIR, threads: int | None = None) -> Router:
-        """`threads`: CPU threads that scoring one prompt may use (torch's and the encoder's; a narrow encode uses
-        one); None keeps torch's default. It changes speed only: the vectors and scores are the same to the bit."""
-        if threads is not None:
-            torch.set_num_threads(threads)
+        """`threads`: the encoder's threads for one prompt (`Encoder`); None: every usable core. It changes speed
+        only: the vectors and scores are the same to the bit."""
         checkpoint = load_checkpoint(directory)
-        encoder = encoder_for(checkpoint.encoder, cache_dir)
+        encoder = encoder_for(checkpoint.encoder, cache_dir, threads)
         return cls(checkpoint, encoder, load_calibrated(directory))
 
     @property

@@ -5,7 +5,6 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import torch
 
 from router_model.encoder import Encoder
 from router_model.router import Router
@@ -86,14 +85,8 @@ def test_concurrent_encodes_give_the_vectors_one_at_a_time_gives(router: Router)
 def test_vectors_do_not_depend_on_the_scoring_thread_count(router: Router) -> None:
     """A gateway encodes a miss scored alone on every scoring thread and one scored beside others on one thread
     (`narrow`); a vector cached either way, or by a gateway with another thread count, must be the same vector."""
-    original = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        one = Encoder(router.encoder.max_tokens, precision="int8")
-        torch.set_num_threads(2)
-        two = Encoder(router.encoder.max_tokens, precision="int8")
-    finally:
-        torch.set_num_threads(original)
+    one = Encoder(router.encoder.max_tokens, precision="int8", threads=1)
+    two = Encoder(router.encoder.max_tokens, precision="int8", threads=2)
     texts = [*PROMPTS, "word " * 300]
     expected = one.encode(texts)
     np.testing.assert_array_equal(expected, two.encode(texts))
