@@ -51,6 +51,10 @@ class DirectUpstream:
             self._session = aiohttp.ClientSession()
         return self._session
 
+    def reports_stream_usage(self, backend: Backend) -> bool:
+        """OpenAI's API ends a stream with its usage when asked (`stream_options`), and compatible servers follow."""
+        return True
+
     async def complete(self, backend: Backend, body: dict[str, Any]) -> dict[str, Any]:
         """The backend's response, its `model` the backend's name."""
         try:

@@ -35,6 +35,8 @@ class OpenStream:
 
 
 class Transport(Protocol):
+    def reports_stream_usage(self, backend: Backend) -> bool: ...
+
     async def complete(self, backend: Backend, body: dict[str, Any]) -> dict[str, Any]: ...
 
     def stream(self, backend: Backend, body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]: ...
@@ -67,11 +69,20 @@ class Dispatcher:
         raise _all_failed(errors)
 
     async def open_stream(self, candidates: Sequence[Backend], body: dict[str, Any]) -> OpenStream:
-        """Wait for the first chunk so that early failures can still fall back or become a JSON error."""
+        """Wait for the first chunk so that early failures can still fall back or become a JSON error.
+
+        A stream's cost is known only from the usage its backend reports at the end, so the gateway asks for it
+        wherever the backend can report it, and passes it on only to a client that asked for it too.
+        """
         errors: list[GatewayError] = []
+        client_wants_usage = asks_for_usage(body)
         for backend in candidates:
             started = time.perf_counter()
-            chunks = self._transports[backend.transport].stream(backend, body)
+            transport = self._transports[backend.transport]
+            ask = not client_wants_usage and transport.reports_stream_usage(backend)
+            chunks = self._metered(backend, transport.stream(backend, with_usage_asked_for(body) if ask else body))
+            if ask:
+                chunks = without_usage(chunks)
             try:
                 first = await anext(chunks)
             except StopAsyncIteration:
@@ -81,7 +92,7 @@ class Dispatcher:
             else:
                 self.metrics.upstream_seconds.labels(backend.name, "first_chunk").observe(time.perf_counter() - started)
                 self.cooldowns.succeeded(backend.name)
-                return OpenStream(backend, first, self._metered(backend, chunks))
+                return OpenStream(backend, first, chunks)
             await chunks.aclose()
             self._failed(backend, exc, started)
             if not exc.retriable:
@@ -92,8 +103,7 @@ class Dispatcher:
     async def _metered(
         self, backend: Backend, chunks: AsyncGenerator[dict[str, Any], None]
     ) -> AsyncGenerator[dict[str, Any], None]:
-        """The rest of a stream, its cost added to the spend when a chunk reports usage (backends send it when the
-        client asks with `stream_options: {"include_usage": true}`)."""
+        """A stream, its cost added to the spend when a chunk reports usage."""
         try:
             async for chunk in chunks:
                 self._spent(backend, chunk)
@@ -116,6 +126,28 @@ class Dispatcher:
         log.warning("upstream_failed", backend=backend.name, status=exc.status, error=exc.message)
         if exc.blames_backend and self.cooldowns.failed(backend.name):
             self.metrics.cooldowns.labels(backend.name).inc()
+
+
+def asks_for_usage(body: dict[str, Any]) -> bool:
+    options = body.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
+
+
+def with_usage_asked_for(body: dict[str, Any]) -> dict[str, Any]:
+    options = body.get("stream_options")
+    return {**body, "stream_options": {**(options if isinstance(options, dict) else {}), "include_usage": True}}
+
+
+async def without_usage(chunks: AsyncGenerator[dict[str, Any], None]) -> AsyncGenerator[dict[str, Any], None]:
+    """A stream as a client that did not ask for usage gets it: no usage-only chunk, no `usage` field."""
+    try:
+        async for chunk in chunks:
+            if "usage" not in chunk:
+                yield chunk
+            elif chunk.get("choices"):
+                yield {k: v for k, v in chunk.items() if k != "usage"}
+    finally:
+        await chunks.aclose()
 
 
 def _all_failed(errors: list[GatewayError]) -> GatewayError:

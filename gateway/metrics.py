@@ -38,7 +38,7 @@ class Metrics:
         )
         self.spend = Counter(
             "llmrank_spend_dollars",
-            "actual cost: billed tokens x prices (streams: when the client asked for usage)",
+            "actual cost: billed tokens x prices (streams: where the backend reports usage)",
             ["backend"],
             registry=r,
         )

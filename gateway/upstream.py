@@ -126,6 +126,17 @@ def _argument_fields(litellm_model: str) -> frozenset[str]:
     return frozenset((supported & OPENAI_CHAT_FIELDS) | {"messages", "stream"})
 
 
+@functools.lru_cache(maxsize=256)
+def reports_stream_usage(litellm_model: str) -> bool:
+    """Whether LiteLLM passes `stream_options` on for this model, so that a stream can end with its usage."""
+    provider, _, model = litellm_model.partition("/")
+    try:
+        supported = litellm.get_supported_openai_params(model=model, custom_llm_provider=provider) or ()
+    except Exception:
+        return False
+    return "stream_options" in supported
+
+
 def upstream_arguments(backend: Backend, body: dict[str, Any]) -> dict[str, Any]:
     """The client's body as LiteLLM arguments, with nothing that could redirect or alter the call.
 
@@ -195,6 +206,9 @@ class Upstream:
         if backend.demo:
             kwargs["mock_response"] = DEMO_REPLY.format(name=backend.name)
         return kwargs
+
+    def reports_stream_usage(self, backend: Backend) -> bool:
+        return reports_stream_usage(backend.litellm_model)
 
     async def complete(self, backend: Backend, body: dict[str, Any]) -> dict[str, Any]:
         """The OpenAI-shaped response, its `model` the backend's name."""

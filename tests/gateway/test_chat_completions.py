@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +12,7 @@ import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from gateway.upstream import reports_stream_usage
 from tests.conftest import TRANSPORTS, standard_backends
 
 # A WinoGrande-style pronoun puzzle, where the bundled router trusts only GPT-4, and a greeting.
@@ -172,6 +174,15 @@ def test_stream_chunks_arrive_incrementally_and_end_with_done(gateway_factory, u
     assert lines[-1] == "data: [DONE]"
 
 
+def spend_of(url: str, backend: str) -> list[float]:
+    return [
+        s.value
+        for family in text_string_to_metric_families(httpx.get(f"{url}/metrics").text)
+        for s in family.samples
+        if s.name == "llmrank_spend_dollars_total" and s.labels == {"backend": backend}
+    ]
+
+
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_a_stream_with_usage_adds_its_billed_cost_to_the_spend(gateway_factory, upstream, transport):
     """Asked for with stream_options, a stream's last chunk carries its usage: the client gets it, and /metrics
@@ -187,13 +198,32 @@ def test_a_stream_with_usage_adds_its_billed_cost_to_the_spend(gateway_factory, 
         )
     )
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 7
-    spend = [
-        s.value
-        for family in text_string_to_metric_families(httpx.get(f"{url}/metrics").text)
-        for s in family.samples
-        if s.name == "llmrank_spend_dollars_total" and s.labels == {"backend": "cheap"}
-    ]
-    assert spend == [pytest.approx(12 * 2e-7 + 7 * 4e-7)]
+    assert spend_of(url, "cheap") == [pytest.approx(12 * 2e-7 + 7 * 4e-7)]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_stream_is_priced_even_when_the_client_did_not_ask_for_usage(gateway_factory, upstream, transport):
+    """The gateway asks the backend for the stream's usage itself, counts its cost, and keeps it from a client
+    that did not ask: no usage-only chunk, no usage field."""
+    base, control = upstream
+    url = gateway_factory(standard_backends(base, transport))
+    with httpx.stream(
+        "POST",
+        f"{url}/v1/chat/completions",
+        json={"model": "cheap", "stream": True, "messages": [{"role": "user", "content": "hello"}]},
+    ) as response:
+        events = [line.removeprefix("data: ") for line in response.iter_lines() if line]
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    assert all("usage" not in c and c["choices"] for c in chunks), chunks
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks) == "part0 part1 part2 part3 part4 "
+    assert control.received[-1][1]["stream_options"] == {"include_usage": True}
+    assert spend_of(url, "cheap") == [pytest.approx(12 * 2e-7 + 7 * 4e-7)]
+
+
+def test_usage_is_asked_for_only_where_litellm_passes_it_on():
+    assert reports_stream_usage("openai/my-model")
+    assert not reports_stream_usage("anthropic/claude-3-haiku-20240307")
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
