@@ -12,7 +12,9 @@ import pytest
 
 from gateway.cli import main
 from router_model.calibrate import fit_profile, load_calibrated, read_calibration_rows
+from router_model.calibration_study import gaps, study
 from router_model.router import Router
+from router_model.train import TrainConfig, prepare
 from tests.router_model.test_checkpoint_and_cli import tiny  # noqa: F401  (module fixture reused)
 
 
@@ -79,3 +81,21 @@ def test_a_profile_fitted_on_another_network_stops_the_router_loading(tiny, tmp_
     card_path.write_text(json.dumps(card | {"checkpoint_version": "0123456789abcdef+int8-fused+tail64"}))
     with pytest.raises(ValueError, match=r"newbie were fitted on another network.*calibrated/newbie\.json"):
         Router.load(checkpoint)
+
+
+def test_the_calibration_study_averages_both_sides_of_each_gap_over_initialisation_seeds(tiny):  # noqa: F811
+    data, _ = tiny
+    config = TrainConfig(data=data, out=Path("unused"), epochs=3, ablations=False, progress=False)
+    prepared = prepare(config)
+    results = study(prepared, config, {"perf": 0.0, "balanced": 100.0}, rows=(10, 40), init_seeds=(7, 8))
+    assert [r["held_out"] for r in results] == list(prepared.data.models)
+    for r in results:
+        assert set(r["full_by_seed"]) == {7, 8}
+        for tier in ("perf", "balanced"):
+            by_seed = [r["full_by_seed"][s][tier] for s in (7, 8)]
+            assert r["full"][tier] == pytest.approx(sum(by_seed) / 2)
+            assert 0.0 <= r["rows_10"][tier] <= 1.0
+    summary = gaps(results, rows=(10, 40))
+    expected = np.mean([r["rows_40"]["balanced"] - r["full"]["balanced"] for r in results])
+    assert summary["mean_gap"]["balanced"]["rows_40"] == pytest.approx(expected)
+    assert summary["worst_gap"]["perf"]["rows_10"] == min(r["rows_10"]["perf"] - r["full"]["perf"] for r in results)
