@@ -257,7 +257,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 64])
-    parser.add_argument("--stream-requests", type=int, default=128)
+    parser.add_argument("--stream-requests", type=int, default=512, help="per target and concurrency")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of unmeasured load per target first")
     args = parser.parse_args()
     if shutil.which("wrk") is None or not LITELLM_BIN.exists():

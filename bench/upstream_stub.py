@@ -26,15 +26,20 @@ CHUNKS = [
 ]
 
 
-def _chunk_bytes() -> bytes:
+# as OpenAI's API does when asked with stream_options.include_usage: one more chunk, no choices, the usage
+USAGE_CHUNK = {"choices": [], "usage": ANSWER["usage"]}
+
+
+def _chunk_bytes(chunks: list[dict[str, object]]) -> bytes:
     events = []
-    for chunk in CHUNKS:
+    for chunk in chunks:
         payload = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "model": "stub", **chunk}
         events.append(f"data: {json.dumps(payload)}\n\n")
     return ("".join(events) + "data: [DONE]\n\n").encode()
 
 
-STREAM_BODY = _chunk_bytes()
+STREAM_BODY = _chunk_bytes(CHUNKS)
+STREAM_BODY_WITH_USAGE = _chunk_bytes([*CHUNKS, USAGE_CHUNK])
 
 
 async def app(scope, receive, send):  # type: ignore[no-untyped-def]
@@ -54,7 +59,8 @@ async def app(scope, receive, send):  # type: ignore[no-untyped-def]
             break
     stream = b'"stream": true' in body or b'"stream":true' in body
     if stream:
-        payload, content_type = STREAM_BODY, b"text/event-stream"
+        usage = b'"include_usage": true' in body or b'"include_usage":true' in body
+        payload, content_type = STREAM_BODY_WITH_USAGE if usage else STREAM_BODY, b"text/event-stream"
     else:
         payload, content_type = json.dumps({**ANSWER, "created": int(time.time())}).encode(), b"application/json"
     headers = [(b"content-type", content_type), (b"content-length", str(len(payload)).encode())]
