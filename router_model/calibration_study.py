@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -105,9 +106,9 @@ def study(
     return results
 
 
-def _mean_by_tier(scores: Any) -> dict[str, float]:
-    scores = list(scores)
-    return {t: statistics.mean(s[t] for s in scores) for t in scores[0]}
+def _mean_by_tier(scores: Iterable[Mapping[str, float]]) -> dict[str, float]:
+    listed = list(scores)
+    return {t: statistics.mean(s[t] for s in listed) for t in listed[0]}
 
 
 def gaps(results: list[dict[str, Any]], rows: tuple[int, ...] = ROWS) -> dict[str, dict[str, dict[str, float]]]:
