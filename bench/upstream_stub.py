@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Mapping, Sequence
 
 import uvicorn
 
@@ -30,7 +31,7 @@ CHUNKS = [
 USAGE_CHUNK = {"choices": [], "usage": ANSWER["usage"]}
 
 
-def _chunk_bytes(chunks: list[dict[str, object]]) -> bytes:
+def _chunk_bytes(chunks: Sequence[Mapping[str, object]]) -> bytes:
     events = []
     for chunk in chunks:
         payload = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "model": "stub", **chunk}

@@ -165,13 +165,14 @@ def test_stream_chunks_arrive_incrementally_and_end_with_done(gateway_factory, u
             text += chunk.choices[0].delta.content
     assert text == "part0 part1 part2 part3 part4 "
     assert arrivals[-1] - arrivals[0] > 0.75, arrivals
-    with httpx.stream(
-        "POST",
-        f"{url}/v1/chat/completions",
-        json={"model": "auto", "stream": True, "messages": [{"role": "user", "content": "x"}]},
-    ) as response:
-        lines = [line for line in response.iter_lines() if line]
-    assert lines[-1] == "data: [DONE]"
+    assert sse_lines(url, "auto", "x")[-1] == "data: [DONE]"
+
+
+def sse_lines(url: str, model: str, content: str) -> list[str]:
+    """A streamed answer's non-empty lines as sent, read without the SDK."""
+    body = {"model": model, "stream": True, "messages": [{"role": "user", "content": content}]}
+    with httpx.stream("POST", f"{url}/v1/chat/completions", json=body) as response:
+        return [line for line in response.iter_lines() if line]
 
 
 def spend_of(url: str, backend: str) -> list[float]:
@@ -207,12 +208,7 @@ def test_a_stream_is_priced_even_when_the_client_did_not_ask_for_usage(gateway_f
     that did not ask: no usage-only chunk, no usage field."""
     base, control = upstream
     url = gateway_factory(standard_backends(base, transport))
-    with httpx.stream(
-        "POST",
-        f"{url}/v1/chat/completions",
-        json={"model": "cheap", "stream": True, "messages": [{"role": "user", "content": "hello"}]},
-    ) as response:
-        events = [line.removeprefix("data: ") for line in response.iter_lines() if line]
+    events = [line.removeprefix("data: ") for line in sse_lines(url, "cheap", "hello")]
     assert events[-1] == "[DONE]"
     chunks = [json.loads(e) for e in events[:-1]]
     assert all("usage" not in c and c["choices"] for c in chunks), chunks
