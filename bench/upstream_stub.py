@@ -43,6 +43,11 @@ STREAM_BODY = _chunk_bytes(CHUNKS)
 STREAM_BODY_WITH_USAGE = _chunk_bytes([*CHUNKS, USAGE_CHUNK])
 
 
+def _is_true(body: bytes, key: bytes) -> bool:
+    """Whether the JSON body sets `key` to true, read without parsing it (the stub adds as little as it can)."""
+    return b'"%s": true' % key in body or b'"%s":true' % key in body
+
+
 async def app(scope, receive, send):  # type: ignore[no-untyped-def]
     if scope["type"] == "lifespan":
         while True:
@@ -58,10 +63,9 @@ async def app(scope, receive, send):  # type: ignore[no-untyped-def]
         body += message.get("body", b"")
         if not message.get("more_body"):
             break
-    stream = b'"stream": true' in body or b'"stream":true' in body
-    if stream:
-        usage = b'"include_usage": true' in body or b'"include_usage":true' in body
-        payload, content_type = STREAM_BODY_WITH_USAGE if usage else STREAM_BODY, b"text/event-stream"
+    if _is_true(body, b"stream"):
+        payload = STREAM_BODY_WITH_USAGE if _is_true(body, b"include_usage") else STREAM_BODY
+        content_type = b"text/event-stream"
     else:
         payload, content_type = json.dumps({**ANSWER, "created": int(time.time())}).encode(), b"application/json"
     headers = [(b"content-type", content_type), (b"content-length", str(len(payload)).encode())]

@@ -14,6 +14,10 @@ DEFAULT_CONFIG_DIR = PROJECT_ROOT / "config"
 DEFAULT_CHECKPOINT = PROJECT_ROOT / "router_model" / "checkpoints" / "default"
 
 
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0))
+
+
 class Settings(BaseSettings):
     """Everything the gateway reads from its environment; the registry lives in `config_dir`."""
 
@@ -37,13 +41,11 @@ class Settings(BaseSettings):
     # load one thread per prompt and one prompt per core serve more misses than two threads on one prompt (+13 %
     # at 64 clients on 2 cores; docs/BENCHMARKS.md), so a miss scored beside others encodes on one thread.
     scoring_threads: int = Field(
-        default_factory=lambda: len(os.sched_getaffinity(0)),
+        default_factory=usable_cores,
         ge=1,
         description="CPU threads a cache miss scored alone uses; one scored beside others uses one",
     )
-    scoring_slots: int = Field(
-        default_factory=lambda: len(os.sched_getaffinity(0)), ge=1, description="cache misses scored at once"
-    )
+    scoring_slots: int = Field(default_factory=usable_cores, ge=1, description="cache misses scored at once")
     reload_interval_s: float = Field(2.0, gt=0)
     feedback_ttl_s: int = Field(24 * 3600, gt=0, description="how long a request id can still receive feedback")
     feedback_file: Path = Path.home() / ".cache" / "llmrank" / "feedback.jsonl"

@@ -116,25 +116,25 @@ CLIENT_FIELDS_NEVER_SENT = frozenset({"extra_body", "extra_headers", "extra_quer
 
 
 @functools.lru_cache(maxsize=256)
-def _argument_fields(litellm_model: str) -> frozenset[str]:
-    """The OpenAI fields LiteLLM takes as arguments for this model (looked up once per model)."""
+def _supported_params(litellm_model: str) -> frozenset[str]:
+    """The OpenAI parameters LiteLLM lists for this model's provider (looked up once per model)."""
     provider, _, model = litellm_model.partition("/")
-    if provider == "openai":
-        supported = set(litellm.get_supported_openai_params(model=model, custom_llm_provider="openai") or ())
-    else:
-        supported = set(OPENAI_CHAT_FIELDS)
-    return frozenset((supported & OPENAI_CHAT_FIELDS) | {"messages", "stream"})
+    return frozenset(litellm.get_supported_openai_params(model=model, custom_llm_provider=provider) or ())
 
 
 @functools.lru_cache(maxsize=256)
+def _argument_fields(litellm_model: str) -> frozenset[str]:
+    """The OpenAI fields LiteLLM takes as arguments for this model."""
+    supported = _supported_params(litellm_model) if litellm_model.startswith("openai/") else OPENAI_CHAT_FIELDS
+    return (supported & OPENAI_CHAT_FIELDS) | {"messages", "stream"}
+
+
 def reports_stream_usage(litellm_model: str) -> bool:
     """Whether LiteLLM passes `stream_options` on for this model, so that a stream can end with its usage."""
-    provider, _, model = litellm_model.partition("/")
     try:
-        supported = litellm.get_supported_openai_params(model=model, custom_llm_provider=provider) or ()
-    except Exception:
+        return "stream_options" in _supported_params(litellm_model)
+    except Exception:  # a provider LiteLLM cannot look up: ask for nothing it might reject
         return False
-    return "stream_options" in supported
 
 
 def upstream_arguments(backend: Backend, body: dict[str, Any]) -> dict[str, Any]:
