@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -15,7 +15,7 @@ from gateway.direct import DirectUpstream
 from gateway.errors import GatewayError, UpstreamError
 from gateway.metrics import Metrics
 from gateway.registry import Backend
-from gateway.upstream import Upstream
+from gateway.upstream import Upstream, counted_usage
 
 log = structlog.get_logger(__name__)
 
@@ -64,6 +64,8 @@ class Dispatcher:
             self.metrics.upstream_seconds.labels(backend.name, "ok").observe(time.perf_counter() - started)
             self.cooldowns.succeeded(backend.name)
             cost = self._spent(backend, payload)
+            if cost is None:
+                cost = self._spent_by_count(backend, body, "".join(generated_text(payload)))
             log.info("upstream_answered", backend=backend.name, cost=cost, tried=len(errors) + 1)
             return Answer(backend, payload, cost)
         raise _all_failed(errors)
@@ -72,15 +74,18 @@ class Dispatcher:
         """Wait for the first chunk so that early failures can still fall back or become a JSON error.
 
         A stream's cost is known only from the usage its backend reports at the end, so the gateway asks for it
-        wherever the backend can report it, and passes it on only to a client that asked for it too.
+        wherever the backend can report it (and `stream_usage` is not turned off), and passes it on only to a client
+        that asked for it too. A stream that ends without usage is priced from its counted tokens.
         """
         errors: list[GatewayError] = []
         client_wants_usage = asks_for_usage(body)
         for backend in candidates:
             started = time.perf_counter()
             transport = self._transports[backend.transport]
-            ask = not client_wants_usage and transport.reports_stream_usage(backend)
-            chunks = self._metered(backend, transport.stream(backend, with_usage_asked_for(body) if ask else body))
+            ask = not client_wants_usage and backend.stream_usage and transport.reports_stream_usage(backend)
+            chunks = self._metered(
+                backend, body, transport.stream(backend, with_usage_asked_for(body) if ask else body)
+            )
             if ask:
                 chunks = without_usage(chunks)
             try:
@@ -101,23 +106,42 @@ class Dispatcher:
         raise _all_failed(errors)
 
     async def _metered(
-        self, backend: Backend, chunks: AsyncGenerator[dict[str, Any], None]
+        self, backend: Backend, body: dict[str, Any], chunks: AsyncGenerator[dict[str, Any], None]
     ) -> AsyncGenerator[dict[str, Any], None]:
-        """A stream, its cost added to the spend when a chunk reports usage."""
+        """A stream, its cost added to the spend: from the usage a chunk reports, else, once the stream is over (a
+        backend that sends no usage, a client that left before it came), from the tokens counted in it."""
+        reported = False
+        streamed: list[str] | None = None  # the generated text, from the first chunk on
         try:
             async for chunk in chunks:
-                self._spent(backend, chunk)
+                if self._spent(backend, chunk) is not None:
+                    reported = True
+                if streamed is None:
+                    streamed = []
+                if not reported:
+                    streamed.extend(generated_text(chunk))
                 yield chunk
         finally:
             await chunks.aclose()
+            if not reported and streamed is not None:
+                self._spent_by_count(backend, body, "".join(streamed))
 
-    def _spent(self, backend: Backend, answer: dict[str, Any]) -> float:
-        """Adds the billed cost of an answer or chunk that carries `usage` to the spend; returns it (0 without)."""
-        usage = answer.get("usage")
-        if not isinstance(usage, dict) or not usage:
-            return 0.0
+    def _spent(self, backend: Backend, answer: dict[str, Any]) -> float | None:
+        """Adds the billed cost of an answer or chunk that carries `usage` to the spend; returns it (None without)."""
+        usage = usage_of(answer)
+        if usage is None:
+            return None
         cost = self.upstream.billed_usage(backend, usage)
         self.metrics.spend.labels(backend.name).inc(cost)
+        return cost
+
+    def _spent_by_count(self, backend: Backend, body: dict[str, Any], completion: str) -> float:
+        """For an answer that came without usage: its tokens, counted with LiteLLM's tokenizer, × the prices."""
+        usage = counted_usage(body["messages"], completion)
+        cost = self.upstream.billed_usage(backend, usage)
+        self.metrics.spend.labels(backend.name).inc(cost)
+        self.metrics.priced_by_count.labels(backend.name).inc()
+        log.info("answer_priced_by_count", backend=backend.name, cost=cost, **usage)
         return cost
 
     def _failed(self, backend: Backend, exc: GatewayError, started: float) -> None:
@@ -126,6 +150,28 @@ class Dispatcher:
         log.warning("upstream_failed", backend=backend.name, status=exc.status, error=exc.message)
         if exc.blames_backend and self.cooldowns.failed(backend.name):
             self.metrics.cooldowns.labels(backend.name).inc()
+
+
+def usage_of(answer: dict[str, Any]) -> dict[str, Any] | None:
+    """The answer's usage, if it counts any tokens (LiteLLM reports zeros where a backend sent none)."""
+    usage = answer.get("usage")
+    if not isinstance(usage, dict) or not any(usage.get(k) for k in ("prompt_tokens", "completion_tokens")):
+        return None
+    return usage
+
+
+def generated_text(answer: dict[str, Any]) -> Iterator[str]:
+    """The text an answer (or a stream's chunk) holds: every choice's content and tool-call arguments."""
+    for choice in answer.get("choices") or ():
+        part = (choice.get("delta") or choice.get("message")) if isinstance(choice, dict) else None
+        if not isinstance(part, dict):
+            continue
+        if isinstance(part.get("content"), str):
+            yield part["content"]
+        for call in part.get("tool_calls") or ():
+            function = call.get("function") if isinstance(call, dict) else None
+            if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+                yield function["arguments"]
 
 
 def asks_for_usage(body: dict[str, Any]) -> bool:

@@ -38,7 +38,13 @@ class Metrics:
         )
         self.spend = Counter(
             "llmrank_spend_dollars",
-            "actual cost: billed tokens x prices (streams: where the backend reports usage)",
+            "actual cost: billed tokens x prices (a stream without usage: its counted tokens x prices)",
+            ["backend"],
+            registry=r,
+        )
+        self.priced_by_count = Counter(
+            "llmrank_priced_by_count",
+            "answers that came without the backend's usage (mostly streams), priced from their counted tokens",
             ["backend"],
             registry=r,
         )

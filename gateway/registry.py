@@ -41,6 +41,11 @@ class Backend(BaseModel):
         description="litellm: call through LiteLLM (any provider). direct: forward the OpenAI request as it is to an "
         "OpenAI-compatible api_base, skipping LiteLLM's per-call work.",
     )
+    stream_usage: bool = Field(
+        True,
+        description="Ask this backend for a stream's usage (stream_options.include_usage) to price it. Turn off for "
+        "a server that rejects the field; the stream's cost is then counted from its tokens.",
+    )
 
     @model_validator(mode="before")
     @classmethod

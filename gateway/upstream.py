@@ -101,6 +101,14 @@ def count_prompt_tokens(messages: list[dict[str, Any]], text: str) -> int:
         return int(litellm.token_counter(model=TOKENIZER_MODEL, text=text))
 
 
+def counted_usage(messages: list[dict[str, Any]], completion: str) -> dict[str, int]:
+    """A usage object counted with LiteLLM's tokenizer, for a stream whose backend reported none."""
+    return {
+        "prompt_tokens": count_prompt_tokens(messages, ""),
+        "completion_tokens": int(litellm.token_counter(model=TOKENIZER_MODEL, text=completion)) if completion else 0,
+    }
+
+
 # The request fields of OpenAI's chat-completions API. Only these may become LiteLLM arguments: LiteLLM also reads
 # arguments such as api_base, api_key, mock_response or extra_headers, and a client must never set those.
 OPENAI_CHAT_FIELDS = frozenset(

@@ -8,6 +8,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import litellm
 import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -215,6 +216,42 @@ def test_a_stream_is_priced_even_when_the_client_did_not_ask_for_usage(gateway_f
     assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks) == "part0 part1 part2 part3 part4 "
     assert control.received[-1][1]["stream_options"] == {"include_usage": True}
     assert spend_of(url, "cheap") == [pytest.approx(12 * 2e-7 + 7 * 4e-7)]
+
+
+def counted_cost(content: str, answer: str, price: float) -> float:
+    """Tokens counted with LiteLLM's tokenizer (as the gateway prices an answer that came without usage) × the test
+    backends' prices (input `price`, output twice it)."""
+    prompt = litellm.token_counter(model="gpt-3.5-turbo", messages=[{"role": "user", "content": content}])
+    return prompt * price + litellm.token_counter(model="gpt-3.5-turbo", text=answer) * 2 * price
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "json"])
+def test_an_answer_without_usage_is_priced_from_its_counted_tokens(gateway_factory, upstream, transport, stream):
+    """A server that sends no usage (none in its JSON, none in a stream even when asked) still shows on /metrics:
+    its tokens are counted."""
+    base, control = upstream
+    control.behaviour["cheap"] = "no_usage"
+    url = gateway_factory(standard_backends(base, transport))
+    if stream:
+        lines = sse_lines(url, "cheap", "hello")
+        assert lines[-1] == "data: [DONE]" and all('"usage"' not in line for line in lines)
+        text = "part0 part1 part2 part3 part4 "
+    else:
+        answer = client(url).chat.completions.create(model="cheap", messages=[{"role": "user", "content": "hello"}])
+        text = answer.choices[0].message.content or ""
+    assert spend_of(url, "cheap") == [pytest.approx(counted_cost("hello", text, 2e-7))]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_backend_with_stream_usage_off_is_not_asked_and_its_streams_are_counted(gateway_factory, upstream, transport):
+    """`stream_usage: false` is for a server that rejects `stream_options`: the gateway adds none of its own."""
+    base, control = upstream
+    backends = [{**b, "stream_usage": b["name"] != "cheap"} for b in standard_backends(base, transport)]
+    url = gateway_factory(backends)
+    assert sse_lines(url, "cheap", "hello")[-1] == "data: [DONE]"
+    assert "stream_options" not in control.received[-1][1]
+    assert spend_of(url, "cheap") == [pytest.approx(counted_cost("hello", "part0 part1 part2 part3 part4 ", 2e-7))]
 
 
 def test_usage_is_asked_for_only_where_litellm_passes_it_on():

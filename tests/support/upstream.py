@@ -2,7 +2,8 @@
 
 Backends reach it at `{base}/b/<name>/v1`; `behaviour[name]` picks what that backend does: "ok", "error500",
 "error429", "error400" (its message echoes the caller's key, as some servers' do), "redirect" (a 307 to the
-"trap" backend), "hang", "invalid_json", "close_midstream"; `chunk_delay_s` spaces streamed chunks; every request
+"trap" backend), "hang", "invalid_json", "close_midstream", "no_usage" (no usage in answers, and none in streams
+even when asked for, as some OpenAI-compatible servers do); `chunk_delay_s` spaces streamed chunks; every request
 body is recorded in `received`, and its authorization and user-agent headers in `authorization` and `user_agents`.
 """
 
@@ -74,9 +75,12 @@ def build_upstream(control: UpstreamControl) -> Starlette:
         if mode == "invalid_json":
             return Response(b"{not json", media_type="application/json")
         if body.get("stream"):
-            usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            usage = mode != "no_usage" and bool((body.get("stream_options") or {}).get("include_usage"))
             return StreamingResponse(stream(name, mode, usage), media_type="text/event-stream")
-        return JSONResponse(completion(name, f"answer from {name}"))
+        answer = completion(name, f"answer from {name}")
+        if mode == "no_usage":
+            del answer["usage"]
+        return JSONResponse(answer)
 
     async def stream(name: str, mode: str, usage: bool):  # type: ignore[no-untyped-def]
         for i in range(control.chunks):
