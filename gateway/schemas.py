@@ -89,6 +89,12 @@ class ChatRequest(BaseModel):
     max_tokens: StrictInt | None = Field(None, ge=1)
     max_completion_tokens: StrictInt | None = Field(None, ge=1)
     n: StrictInt | None = Field(None, ge=1, le=16)
+    # OpenAI's ranges: out of them, the client gets the 400 naming the field before a prompt is scored or sent
+    temperature: float | None = Field(None, ge=0, le=2, allow_inf_nan=False)
+    top_p: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
+    presence_penalty: float | None = Field(None, ge=-2, le=2, allow_inf_nan=False)
+    frequency_penalty: float | None = Field(None, ge=-2, le=2, allow_inf_nan=False)
+    seed: StrictInt | None = None
     # LiteLLM reads these while building the call; malformed, it raised there and every backend counted a failure
     tools: list[dict[str, Any]] | None = None
     functions: list[dict[str, Any]] | None = None

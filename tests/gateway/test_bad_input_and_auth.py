@@ -52,12 +52,25 @@ def url(gateway_factory, upstream) -> str:
         ({"model": "auto", "messages": [{"role": "user", "content": "x"}], "tools": 5}, "tools"),
         ({"model": "auto", "messages": [{"role": "user", "content": "x"}], "tools": [1]}, "tools.0"),
         ({"model": "auto", "messages": [{"role": "user", "content": "x"}], "response_format": "x"}, "response_format"),
+        # outside OpenAI's ranges: refused before the prompt is scored, as OpenAI's API refuses them
+        ({"model": "auto", "messages": [{"role": "user", "content": "x"}], "temperature": "hot"}, "temperature"),
+        ({"model": "auto", "messages": [{"role": "user", "content": "x"}], "temperature": 2.5}, "temperature"),
+        ({"model": "auto", "messages": [{"role": "user", "content": "x"}], "top_p": -0.1}, "top_p"),
+        ({"model": "cheap", "messages": [{"role": "user", "content": "x"}], "presence_penalty": 3}, "presence_penalty"),
+        (
+            {"model": "cheap", "messages": [{"role": "user", "content": "x"}], "frequency_penalty": "x"},
+            "frequency_penalty",
+        ),
+        ({"model": "auto", "messages": [{"role": "user", "content": "x"}], "seed": 1.5}, "seed"),
     ],
 )
-def test_invalid_fields_are_400_naming_the_param(url, body, param):
+def test_invalid_fields_are_400_naming_the_param(gateway_factory, upstream, body, param):
+    base, control = upstream
+    url = gateway_factory(standard_backends(base))
     error = assert_openai_error(httpx.post(f"{url}/v1/chat/completions", json=body), 400)
     assert error["type"] == "invalid_request_error"
     assert error["param"] == param
+    assert control.received == []  # refused by the gateway, not by a backend
 
 
 @pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b"\xff\xfe\x00", b""])
