@@ -149,8 +149,13 @@ def _validated(path: Path, model: type[M]) -> M:
 
 
 def _describe(exc: ValidationError) -> str:
+    """One `key: problem` per error, without the "too short" that pydantic adds for a list whose only items failed."""
+    errors = exc.errors()
     problems = []
-    for err in exc.errors():
+    for err in errors:
+        loc = err["loc"]
+        if err["type"] == "too_short" and any(e["loc"][: len(loc)] == loc and e["loc"] != loc for e in errors):
+            continue
         key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
         message = err["msg"].removeprefix("Value error, ")
         problems.append(f"{key or '(top level)'}: {message}")

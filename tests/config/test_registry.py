@@ -74,6 +74,12 @@ def test_invalid_registry_names_file_key_and_problem(tmp_path, text, key, proble
     assert "sk-1" not in message
 
 
+def test_a_list_whose_only_backend_is_invalid_is_reported_for_that_backend_alone(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_registry(write(tmp_path, "backends:\n  - {name: a, litellm_model: m, profile: p, enabled: maybe}\n"))
+    assert "backends[0].enabled" in str(info.value) and "at least 1" not in str(info.value)
+
+
 def test_tier_table_rejects_missing_tiers_and_negative_lambda(tmp_path):
     path = tmp_path / "tiers.yaml"
     path.write_text("tiers: {perf: 0, balanced: -1}\n")
