@@ -2,10 +2,10 @@
 
     python -m tests.soak [--duration 600] [--clients 50] [--transport litellm|direct]      (make soak)
 
-Every 60 s cycle: a backend answering 500, one hanging past the timeout, 429s, invalid JSON, streams cut
-mid-way, Redis killed and restarted, models.yaml replaced by an invalid file and restored. All traffic stays on
-127.0.0.1 and stops after --duration. Prints requests, outcomes by kind, p99 and the gateway's RSS at start and
-end, and writes bench/results/soak.json.
+Every 60 s cycle: a backend that sends no usage (its answers are priced from counted tokens), a backend answering
+500, one hanging past the timeout, 429s, invalid JSON, streams cut mid-way, Redis killed and restarted, models.yaml
+replaced by an invalid file and restored. All traffic stays on 127.0.0.1 and stops after --duration. Prints
+requests, outcomes by kind, p99 and the gateway's RSS at start and end, and writes bench/results/soak.json.
 """
 
 from __future__ import annotations
@@ -74,6 +74,8 @@ class Faults:
     def apply(self, second: int) -> None:
         b = self.control.behaviour
         steps = {
+            2: lambda: b.update(cheap="no_usage"),
+            8: lambda: b.update(cheap="ok"),
             10: lambda: b.update(strong="error500"),
             18: lambda: b.update(strong="ok", mid="hang"),
             28: lambda: b.update(mid="ok", cheap="error429"),
