@@ -25,7 +25,7 @@ def configure_logging(fmt: Literal["auto", "json", "console"] = "auto", level: s
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=True,  # 0.14 → 0.06 ms a line here; only `serve` configures, tests never do
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
