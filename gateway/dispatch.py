@@ -110,20 +110,18 @@ class Dispatcher:
     ) -> AsyncGenerator[dict[str, Any], None]:
         """A stream, its cost added to the spend: from the usage a chunk reports, else, once the stream is over (a
         backend that sends no usage, a client that left before it came), from the tokens counted in it."""
-        reported = False
-        streamed: list[str] | None = None  # the generated text, from the first chunk on
+        received = reported = False
+        streamed: list[str] = []
         try:
             async for chunk in chunks:
-                if self._spent(backend, chunk) is not None:
-                    reported = True
-                if streamed is None:
-                    streamed = []
+                received = True
+                reported = self._spent(backend, chunk) is not None or reported
                 if not reported:
                     streamed.extend(generated_text(chunk))
                 yield chunk
         finally:
             await chunks.aclose()
-            if not reported and streamed is not None:
+            if received and not reported:
                 self._spent_by_count(backend, body, "".join(streamed))
 
     def _spent(self, backend: Backend, answer: dict[str, Any]) -> float | None:

@@ -156,7 +156,7 @@ def _describe(exc: ValidationError) -> str:
         loc = err["loc"]
         if err["type"] == "too_short" and any(e["loc"][: len(loc)] == loc and e["loc"] != loc for e in errors):
             continue
-        key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
+        key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
         message = err["msg"].removeprefix("Value error, ")
         problems.append(f"{key or '(top level)'}: {message}")
     return "; ".join(problems)

@@ -102,7 +102,7 @@ def count_prompt_tokens(messages: list[dict[str, Any]], text: str) -> int:
 
 
 def counted_usage(messages: list[dict[str, Any]], completion: str) -> dict[str, int]:
-    """A usage object counted with LiteLLM's tokenizer, for a stream whose backend reported none."""
+    """A usage object counted with LiteLLM's tokenizer, for an answer whose backend reported none."""
     return {
         "prompt_tokens": count_prompt_tokens(messages, ""),
         "completion_tokens": int(litellm.token_counter(model=TOKENIZER_MODEL, text=completion)) if completion else 0,
