@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import shutil
 import signal
@@ -197,9 +198,11 @@ def wrk(
 
 async def ttfb(
     url: str, model: str, headers: dict[str, str], concurrency: int, count: int, unique: bool
-) -> dict[str, float]:
-    """Time to the first streamed byte, `count` requests at `concurrency`."""
+) -> dict[str, Any]:
+    """Time to the first streamed byte, `count` requests at `concurrency`. A request that fails, or whose stream does
+    not end with `[DONE]`, is counted as an error (by kind) instead of a sample."""
     samples: list[float] = []
+    errors: list[str] = []
     counter = iter(range(10**9))
 
     async def one(client: httpx.AsyncClient) -> None:
@@ -211,12 +214,19 @@ async def ttfb(
             "messages": [{"role": "user", "content": prefix + PROMPT}],
         }
         started = time.perf_counter()
-        first: float | None = None
-        async with client.stream("POST", f"{url}/v1/chat/completions", json=body, headers=headers) as response:
-            async for _ in response.aiter_bytes():
-                first = first or (time.perf_counter() - started) * 1000
-        if first is not None:
-            samples.append(first)
+        first, tail = 0.0, b""
+        try:
+            async with client.stream("POST", f"{url}/v1/chat/completions", json=body, headers=headers) as response:
+                async for part in response.aiter_bytes():
+                    first = first or (time.perf_counter() - started) * 1000
+                    tail = (tail + part)[-64:]
+        except httpx.HTTPError as exc:
+            errors.append(type(exc).__name__)
+            return
+        if response.status_code != 200 or not tail.rstrip().endswith(b"data: [DONE]"):
+            errors.append(f"status {response.status_code}" if response.status_code != 200 else "no [DONE]")
+            return
+        samples.append(first)
 
     async def worker(client: httpx.AsyncClient, n: int) -> None:
         for _ in range(n):
@@ -227,8 +237,10 @@ async def ttfb(
         for _ in range(3):
             await one(client)
         samples.clear()
+        errors.clear()
         await asyncio.gather(*(worker(client, count // concurrency) for _ in range(concurrency)))
-    return percentiles(samples)
+    stats = percentiles(samples) if samples else {"p50": math.nan, "p90": math.nan, "p99": math.nan, "n": 0}
+    return {**stats, "errors": len(errors), "error_kinds": sorted(set(errors))}
 
 
 def write_gateway_config(directory: Path, upstream: str, transport: str) -> None:
@@ -378,9 +390,13 @@ def report(rows: list[dict[str, Any]], streaming: list[dict[str, Any]], memory: 
             + f" {r['errors']:>7}"
         )
     print("\nStreaming, time to first byte (ms)")
-    print(f"{'c':>3} {'target':<19} {'p50':>8} {'p90':>8} {'p99':>8} {'n':>5}")
+    print(f"{'c':>3} {'target':<19} {'p50':>8} {'p90':>8} {'p99':>8} {'n':>5} {'errors':>7}")
     for s in streaming:
-        print(f"{s['concurrency']:>3} {s['target']:<19} {s['p50']:>8.2f} {s['p90']:>8.2f} {s['p99']:>8.2f} {s['n']:>5}")
+        errors = f" {s['errors']:>7}" + (f"  {', '.join(s['error_kinds'])}" if s["error_kinds"] else "")
+        print(
+            f"{s['concurrency']:>3} {s['target']:<19} {s['p50']:>8.2f} {s['p90']:>8.2f} {s['p99']:>8.2f} {s['n']:>5}"
+            + errors
+        )
     for label, prefix in (("Gateway", ""), ("Gateway, transport: direct", "direct_")):
         print(
             f"{label} RSS: idle {memory[prefix + 'idle_mb']:.0f} MB, peak sampled under load"
