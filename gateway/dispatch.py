@@ -74,8 +74,8 @@ class Dispatcher:
         """Wait for the first chunk so that early failures can still fall back or become a JSON error.
 
         A stream's cost is known only from the usage its backend reports at the end, so the gateway asks for it
-        wherever the backend can report it (and `stream_usage` is not turned off), and passes it on only to a client
-        that asked for it too. A stream that ends without usage is priced from its counted tokens.
+        wherever the backend can report it (and `stream_usage` is not turned off), and passes usage on only to a
+        client that asked for it. A stream that ends without usage is priced from its counted tokens.
         """
         errors: list[GatewayError] = []
         client_wants_usage = asks_for_usage(body)
@@ -86,7 +86,7 @@ class Dispatcher:
             chunks = self._metered(
                 backend, body, transport.stream(backend, with_usage_asked_for(body) if ask else body)
             )
-            if ask:
+            if not client_wants_usage:
                 chunks = without_usage(chunks)
             try:
                 first = await anext(chunks)

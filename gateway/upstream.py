@@ -240,6 +240,8 @@ class Upstream:
             async for chunk in chunks:
                 payload = chunk.model_dump(exclude_none=True)
                 payload["model"] = backend.name
+                if "usage" not in payload and (usage := _kept_back_usage(chunk)) is not None:
+                    payload["usage"] = usage
                 yield payload
         except GatewayError:
             raise
@@ -268,6 +270,14 @@ class Upstream:
             )
         suffix = f" (status {status})" if isinstance(status, int) else ""
         return target(f"backend {backend.name} failed: {type(exc).__name__}{suffix}")
+
+
+def _kept_back_usage(chunk: Any) -> dict[str, Any] | None:
+    """The usage LiteLLM holds back from a stream's last chunk when it was not asked for (`stream_options`): the
+    provider's own figures where it sends them (Anthropic's `message_delta`, for one), else zeros."""
+    hidden = getattr(chunk, "_hidden_params", None)
+    usage = hidden.get("usage") if isinstance(hidden, dict) else None
+    return usage.model_dump(exclude_none=True) if isinstance(usage, litellm.Usage) else None
 
 
 def _token_count(usage: Mapping[str, Any], key: str) -> int:

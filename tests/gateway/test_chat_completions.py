@@ -14,7 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.upstream import reports_stream_usage
-from tests.conftest import TRANSPORTS, standard_backends
+from tests.conftest import TRANSPORTS, backend_entry, standard_backends
 
 # A WinoGrande-style pronoun puzzle, where the bundled router trusts only GPT-4, and a greeting.
 HARD = "The trophy doesn't fit into the brown suitcase because the _ is too large.\nA) trophy\nB) suitcase\nAnswer:"
@@ -252,6 +252,26 @@ def test_a_backend_with_stream_usage_off_is_not_asked_and_its_streams_are_counte
     assert sse_lines(url, "cheap", "hello")[-1] == "data: [DONE]"
     assert "stream_options" not in control.received[-1][1]
     assert spend_of(url, "cheap") == [pytest.approx(counted_cost("hello", "part0 part1 part2 part3 part4 ", 2e-7))]
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "json"])
+def test_an_anthropic_backend_is_priced_from_the_tokens_it_billed(gateway_factory, upstream, stream):
+    """LiteLLM takes no `stream_options` for Anthropic, so the gateway does not ask; LiteLLM keeps the usage that
+    Anthropic's stream reports back from the chunks, and the gateway prices that instead of counting tokens."""
+    base, control = upstream
+    claude = backend_entry("claude", "claude-instant-v1", f"{base}/b/claude", 1e-6)
+    url = gateway_factory([*standard_backends(base), {**claude, "litellm_model": "anthropic/claude-3-haiku-20240307"}])
+    if stream:
+        lines = sse_lines(url, "claude", "hello")
+        assert lines[-1] == "data: [DONE]" and all('"usage"' not in line for line in lines)
+        chunks = [json.loads(line.removeprefix("data: ")) for line in lines[:-1]]
+        assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks) == "hello from claude "
+        assert "stream_options" not in control.received[-1][1]
+    else:
+        answer = client(url).chat.completions.create(model="claude", messages=[{"role": "user", "content": "hello"}])
+        assert answer.choices[0].message.content == "hello from claude"
+    assert control.received[-1][0] == "claude"
+    assert spend_of(url, "claude") == [pytest.approx(21 * 1e-6 + 5 * 2e-6)]
 
 
 def test_usage_is_asked_for_only_where_litellm_passes_it_on():

@@ -95,4 +95,46 @@ def build_upstream(control: UpstreamControl) -> Starlette:
             yield f"data: {json.dumps(final)}\n\n".encode()
         yield b"data: [DONE]\n\n"
 
-    return Starlette(routes=[Route("/b/{name}/v1/chat/completions", chat, methods=["POST"])])
+    async def messages(request: Request) -> Response:
+        """Anthropic's Messages API, for backends LiteLLM calls as `anthropic/…`: 21 input and 5 output tokens."""
+        name = request.path_params["name"]
+        body = await request.json()
+        control.received.append((name, body))
+        if not body.get("stream"):
+            return JSONResponse(anthropic_message(body["model"], ANTHROPIC_TEXT, stop_reason="end_turn"))
+        return StreamingResponse(anthropic_stream(body["model"]), media_type="text/event-stream")
+
+    return Starlette(
+        routes=[
+            Route("/b/{name}/v1/chat/completions", chat, methods=["POST"]),
+            Route("/b/{name}/v1/messages", messages, methods=["POST"]),
+        ]
+    )
+
+
+ANTHROPIC_TEXT = "hello from claude"
+ANTHROPIC_USAGE = {"input_tokens": 21, "output_tokens": 5}
+
+
+def anthropic_message(model: str, text: str, stop_reason: str | None) -> dict[str, Any]:
+    content = [{"type": "text", "text": text}] if text else []
+    return {"id": "msg_test", "type": "message", "role": "assistant", "model": model, "content": content,
+            "stop_reason": stop_reason, "usage": ANTHROPIC_USAGE}  # fmt: skip
+
+
+async def anthropic_stream(model: str):  # type: ignore[no-untyped-def]
+    """Anthropic's event stream: input tokens come with message_start, output tokens with message_delta."""
+
+    def event(kind: str, data: dict[str, Any]) -> bytes:
+        return f"event: {kind}\ndata: {json.dumps({'type': kind, **data})}\n\n".encode()
+
+    yield event(
+        "message_start",
+        {"message": {**anthropic_message(model, "", None), "usage": {**ANTHROPIC_USAGE, "output_tokens": 1}}},
+    )
+    yield event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
+    for word in ANTHROPIC_TEXT.split(" "):
+        yield event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": word + " "}})
+    yield event("content_block_stop", {"index": 0})
+    yield event("message_delta", {"delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 5}})
+    yield event("message_stop", {})
