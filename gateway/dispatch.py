@@ -63,9 +63,7 @@ class Dispatcher:
                 continue
             self.metrics.upstream_seconds.labels(backend.name, "ok").observe(time.perf_counter() - started)
             self.cooldowns.succeeded(backend.name)
-            cost = self._spent(backend, payload)
-            if cost is None:
-                cost = self._spent_by_count(backend, body, "".join(generated_text(payload)))
+            cost = self._priced(backend, body, usage_of(payload), "".join(generated_text(payload)))
             log.info("upstream_answered", backend=backend.name, cost=cost, tried=len(errors) + 1)
             return Answer(backend, payload, cost)
         raise _all_failed(errors)
@@ -108,38 +106,34 @@ class Dispatcher:
     async def _metered(
         self, backend: Backend, body: dict[str, Any], chunks: AsyncGenerator[dict[str, Any], None]
     ) -> AsyncGenerator[dict[str, Any], None]:
-        """A stream, its cost added to the spend: from the usage a chunk reports, else, once the stream is over (a
-        backend that sends no usage, a client that left before it came), from the tokens counted in it."""
-        received = reported = False
+        """A stream, its cost added to the spend once it is over: from the last usage a chunk reported (usage is the
+        call's so far, so a backend that reports it on every chunk is counted once), else (a backend that sends
+        none, a client that left before it came) from the tokens counted in it."""
+        received = False
+        usage: dict[str, Any] | None = None
         streamed: list[str] = []
         try:
             async for chunk in chunks:
                 received = True
-                reported = self._spent(backend, chunk) is not None or reported
-                if not reported:
+                usage = usage_of(chunk) or usage
+                if usage is None:
                     streamed.extend(generated_text(chunk))
                 yield chunk
         finally:
             await chunks.aclose()
-            if received and not reported:
-                self._spent_by_count(backend, body, "".join(streamed))
+            if received:
+                self._priced(backend, body, usage, "".join(streamed))
 
-    def _spent(self, backend: Backend, answer: dict[str, Any]) -> float | None:
-        """Adds the billed cost of an answer or chunk that carries `usage` to the spend; returns it (None without)."""
-        usage = usage_of(answer)
+    def _priced(self, backend: Backend, body: dict[str, Any], usage: dict[str, Any] | None, text: str) -> float:
+        """Adds an answer's cost to the spend and returns it: the tokens its usage bills × the backend's prices, or,
+        for an answer that came without usage, its tokens (`body`'s messages and the answer's `text`) counted with
+        LiteLLM's tokenizer."""
         if usage is None:
-            return None
+            usage = counted_usage(body["messages"], text)
+            self.metrics.priced_by_count.labels(backend.name).inc()
+            log.info("answer_priced_by_count", backend=backend.name, **usage)
         cost = self.upstream.billed_usage(backend, usage)
         self.metrics.spend.labels(backend.name).inc(cost)
-        return cost
-
-    def _spent_by_count(self, backend: Backend, body: dict[str, Any], completion: str) -> float:
-        """For an answer that came without usage: its tokens, counted with LiteLLM's tokenizer, × the prices."""
-        usage = counted_usage(body["messages"], completion)
-        cost = self.upstream.billed_usage(backend, usage)
-        self.metrics.spend.labels(backend.name).inc(cost)
-        self.metrics.priced_by_count.labels(backend.name).inc()
-        log.info("answer_priced_by_count", backend=backend.name, cost=cost, **usage)
         return cost
 
     def _failed(self, backend: Backend, exc: GatewayError, started: float) -> None:

@@ -244,6 +244,17 @@ def test_an_answer_without_usage_is_priced_from_its_counted_tokens(gateway_facto
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
+def test_usage_reported_on_every_chunk_is_counted_once(gateway_factory, upstream, transport):
+    """Usage is the call's so far: a server that sends it with every chunk (vLLM's continuous_usage_stats) is
+    priced by the last one, not by the sum."""
+    base, control = upstream
+    control.behaviour["cheap"] = "running_usage"
+    url = gateway_factory(standard_backends(base, transport))
+    assert sse_lines(url, "cheap", "hello")[-1] == "data: [DONE]"
+    assert spend_of(url, "cheap") == [pytest.approx(12 * 2e-7 + 7 * 4e-7)]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
 def test_a_backend_with_stream_usage_off_is_not_asked_and_its_streams_are_counted(gateway_factory, upstream, transport):
     """`stream_usage: false` is for a server that rejects `stream_options`: the gateway adds none of its own."""
     base, control = upstream

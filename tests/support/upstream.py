@@ -3,7 +3,8 @@
 Backends reach it at `{base}/b/<name>/v1`; `behaviour[name]` picks what that backend does: "ok", "error500",
 "error429", "error400" (its message echoes the caller's key, as some servers' do), "redirect" (a 307 to the
 "trap" backend), "hang", "invalid_json", "close_midstream", "no_usage" (no usage in answers, and none in streams
-even when asked for, as some OpenAI-compatible servers do); `chunk_delay_s` spaces streamed chunks; every request
+even when asked for, as some OpenAI-compatible servers do), "running_usage" (a stream asked for usage carries the
+usage so far on every chunk, then the total); `chunk_delay_s` spaces streamed chunks; every request
 body is recorded in `received`, and its authorization and user-agent headers in `authorization` and `user_agents`.
 """
 
@@ -86,7 +87,12 @@ def build_upstream(control: UpstreamControl) -> Starlette:
         for i in range(control.chunks):
             if mode == "close_midstream" and i == 2:
                 raise RuntimeError("upstream closed the stream")
-            yield chunk(name, f"part{i} ")
+            if mode == "running_usage" and usage:  # usage so far on every chunk, as vLLM's continuous_usage_stats
+                running = {"prompt_tokens": 12, "completion_tokens": i + 1, "total_tokens": 13 + i}
+                part = json.loads(chunk(name, f"part{i} ").decode().removeprefix("data: ")) | {"usage": running}
+                yield f"data: {json.dumps(part)}\n\n".encode()
+            else:
+                yield chunk(name, f"part{i} ")
             await asyncio.sleep(control.chunk_delay_s)
         yield chunk(name, "", finish="stop")
         if usage:  # as OpenAI does: one more chunk, no choices, the whole call's usage
