@@ -14,12 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from router_model.costs import CostModel
-from router_model.data import COST_SUFFIX, read_frame
 from router_model.features import apply_ridge, ridge
-from router_model.text import prompt_text
 
 CALIBRATED_DIR = "calibrated"
 HOLDOUT_FRACTION = 0.2
@@ -105,28 +102,6 @@ def choose_alpha(x: np.ndarray, y: np.ndarray, seed: int) -> float:
         return error
 
     return min(ALPHAS, key=cv_error)
-
-
-def read_calibration_rows(path: Path, backend: str) -> tuple[list[str], np.ndarray, np.ndarray | None]:
-    """Prompts, quality and optional cost for one model: JSONL {prompt, quality, cost?} or RouterBench columns."""
-    path = Path(path)
-    if path.suffix.lower() in {".jsonl", ".json"}:
-        frame = pd.read_json(path, lines=True)
-        quality_col, cost_col = "quality", "cost"
-    else:
-        frame = read_frame(path)
-        quality_col, cost_col = backend, f"{backend}{COST_SUFFIX}"
-    missing = {"prompt", quality_col} - set(frame.columns)
-    if missing:
-        raise ValueError(f"{path}: missing columns {', '.join(sorted(missing))}")
-    frame = frame.dropna(subset=[quality_col])
-    quality = frame[quality_col].to_numpy(dtype=np.float64)
-    if ((quality < 0) | (quality > 1)).any():
-        raise ValueError(f"{path}: quality must lie in [0, 1]")
-    cost = frame[cost_col].to_numpy(dtype=np.float64) if cost_col in frame.columns else None
-    if cost is not None and np.isnan(cost).any():
-        cost = None
-    return [prompt_text(p) for p in frame["prompt"]], quality, cost
 
 
 def file_stem(name: str) -> str:

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from router_model.calibrate import fit_profile, read_calibration_rows
+from router_model.calibrate import fit_profile
 from router_model.checkpoint import Checkpoint, load_checkpoint
-from router_model.data import RouterBenchData, load_routerbench, stratified_split
+from router_model.data import RouterBenchData, load_routerbench, read_calibration_rows, stratified_split
 from router_model.encoder import DEFAULT_CACHE_DIR, Encoder, encoder_for
 from router_model.evaluate import evaluate, format_report, plot_pareto
 from router_model.explain import attributions

@@ -71,6 +71,28 @@ def read_frame(path: Path) -> pd.DataFrame:
     raise ValueError(f"{path}: unsupported format {suffix!r}; use .parquet, .csv or .pkl")
 
 
+def read_calibration_rows(path: Path, backend: str) -> tuple[list[str], np.ndarray, np.ndarray | None]:
+    """Prompts, quality and optional cost for one model: JSONL {prompt, quality, cost?} or RouterBench columns."""
+    path = Path(path)
+    if path.suffix.lower() in {".jsonl", ".json"}:
+        frame = pd.read_json(path, lines=True)
+        quality_col, cost_col = "quality", "cost"
+    else:
+        frame = read_frame(path)
+        quality_col, cost_col = backend, f"{backend}{COST_SUFFIX}"
+    missing = {"prompt", quality_col} - set(frame.columns)
+    if missing:
+        raise ValueError(f"{path}: missing columns {', '.join(sorted(missing))}")
+    frame = frame.dropna(subset=[quality_col])
+    quality = frame[quality_col].to_numpy(dtype=np.float64)
+    if ((quality < 0) | (quality > 1)).any():
+        raise ValueError(f"{path}: quality must lie in [0, 1]")
+    cost = frame[cost_col].to_numpy(dtype=np.float64) if cost_col in frame.columns else None
+    if cost is not None and np.isnan(cost).any():
+        cost = None
+    return [prompt_text(p) for p in frame["prompt"]], quality, cost
+
+
 def model_columns(frame: pd.DataFrame) -> tuple[str, ...]:
     """Models are the columns that have a matching `<model>|total_cost` column."""
     models = tuple(c for c in frame.columns if f"{c}{COST_SUFFIX}" in frame.columns)

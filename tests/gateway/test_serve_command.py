@@ -60,3 +60,24 @@ def test_invalid_config_stops_start_up_with_one_clear_message(tmp_path):
     )
     assert result.returncode == 2
     assert "models.yaml: backends[0].profile: 'nope' is not a router profile" in result.stderr
+
+
+# What only training, evaluation or the first build of the int8 graph needs: about 100 MB of resident memory in
+# every gateway if the serving path imports it.
+TRAINING_ONLY_MODULES = ("pandas", "onnxruntime.transformers", "sentence_transformers", "sklearn")
+
+
+def test_serving_path_leaves_training_only_libraries_unloaded():
+    script = (
+        "import asyncio, sys\n"
+        "from gateway.app import create_app\n"
+        "from gateway.settings import Settings\n"
+        "app = create_app(Settings(redis_url=None))\n"
+        "async def serve():\n"
+        "    async with app.router.lifespan_context(app):\n"
+        f"        print(sorted(m for m in {TRAINING_ONLY_MODULES!r} if m in sys.modules))\n"
+        "asyncio.run(serve())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 
 from gateway.cli import main
-from router_model.calibrate import fit_profile, load_calibrated, read_calibration_rows
+from router_model.calibrate import fit_profile, load_calibrated
 from router_model.calibration_study import gaps, study
+from router_model.data import read_calibration_rows
 from router_model.router import Router
 from router_model.train import TrainConfig, prepare
 from tests.router_model.test_checkpoint_and_cli import tiny  # noqa: F401  (module fixture reused)
