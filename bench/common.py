@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import statistics
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +24,41 @@ def percentiles(samples_ms: list[float]) -> dict[str, float]:
     return {"p50": statistics.median(ordered), "p90": pick(90), "p99": pick(99), "n": len(ordered)}
 
 
+# The libraries a result depends on: only torch and LiteLLM are pinned, so a fresh install may bring others newer.
+MEASURED_PACKAGES = (
+    "torch", "onnxruntime", "transformers", "tokenizers", "numpy", "litellm", "openai", "starlette", "uvicorn",
+    "pydantic", "aiohttp", "redis", "structlog",
+)  # fmt: skip
+
+
 def machine() -> dict[str, Any]:
     return {
         "cpus": os.cpu_count(),
+        "cpu_model": cpu_model(),
+        "cpu_vector_flags": cpu_vector_flags(),
         "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "packages": {name: metadata.version(name) for name in MEASURED_PACKAGES},
     }
+
+
+def cpu_model() -> str:
+    return _cpuinfo_field("model name") or platform.processor()
+
+
+def cpu_vector_flags() -> list[str]:
+    """AVX-512 and VNNI roughly double ONNX Runtime's int8 kernels: the encoder's speed turns on them."""
+    return sorted(f for f in _cpuinfo_field("flags").split() if f.startswith(("avx", "amx")))
+
+
+def _cpuinfo_field(name: str) -> str:
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return ""
+    values = [line.split(":", 1)[1].strip() for line in lines if line.split(":", 1)[0].strip() == name]
+    return values[0] if values else ""
 
 
 def write_results(name: str, payload: dict[str, Any]) -> Path:
