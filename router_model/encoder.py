@@ -222,8 +222,10 @@ class Encoder:
         return f"{ENCODER_NAME}|{self.runtime}|tail{self.max_tokens}"
 
     def count_tokens(self, text: str) -> int:
+        """Counted without truncation, so without transformers' warning that such a sequence would overflow
+        the model: nothing counted here is ever fed to it whole."""
         with self._tokenizer_lock:
-            return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+            return len(self._tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
 
     def tail(self, text: str) -> str:
         """The end of `text` that tokenises to the same window as the whole text, so that a long prompt is not

@@ -71,6 +71,18 @@ def test_a_long_text_is_tokenised_from_its_tail_into_the_same_window(router: Rou
     assert len(encoder.tail(texts[0])) < len(texts[0]) // 10  # the shortcut is taken where it can be
 
 
+def test_counting_a_long_text_does_not_warn_about_the_models_length_limit(router: Router, capfd, caplog) -> None:
+    """The tail search counts tokens beyond the model's 512; transformers would print, once per tokenizer, that
+    such a sequence "will result in indexing errors" (a plain line in the gateway's JSON logs)."""
+    encoder = Encoder(router.encoder.max_tokens, precision="int8")  # its own tokenizer: the warning is once each
+    long_text = " ".join(f"word{i}" for i in range(3000))
+    assert encoder.count_tokens(long_text) > 512
+    encoder.encode([long_text])
+    printed = capfd.readouterr()
+    assert "sequence length" not in printed.err + printed.out
+    assert "sequence length" not in caplog.text
+
+
 def test_concurrent_encodes_give_the_vectors_one_at_a_time_gives(router: Router) -> None:
     """The gateway scores cache misses in several threads at once. The tokenizer keeps its truncation setting as
     state, which a long text's tail search changes, so unguarded threads encoded some texts untruncated."""
