@@ -76,6 +76,7 @@ def create_app(settings: Settings, router: Router | None = None, environ: Mappin
         finally:
             watcher.cancel()
             await direct.close()
+            await cache.flush()
             await redis.close()
 
     return Starlette(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable
@@ -94,6 +95,7 @@ class FeatureCache:
         self.redis = redis
         self.ttl_s = ttl_s
         self.local: LRUCache[bytes] = LRUCache(max_entries)
+        self._writes: set[asyncio.Task[None]] = set()
 
     async def get(self, key: str) -> bytes | None:
         value = self.local.get(key)
@@ -105,7 +107,18 @@ class FeatureCache:
             return remote
         return None
 
-    async def set(self, key: str, value: bytes) -> None:
+    def set(self, key: str, value: bytes) -> None:
+        """In memory now, in Redis in the background: the request that computed the vector does not wait for the
+        write (under load each await costs a turn of a busy event loop before the backend is called)."""
         self.local.set(key, value)
         if self.redis.usable:
-            await self.redis.call(self.redis.client.set(key, value, ex=self.ttl_s))  # type: ignore[union-attr]
+            write = asyncio.create_task(self._store(key, value))
+            self._writes.add(write)
+            write.add_done_callback(self._writes.discard)
+
+    async def _store(self, key: str, value: bytes) -> None:
+        await self.redis.call(self.redis.client.set(key, value, ex=self.ttl_s))  # type: ignore[union-attr]
+
+    async def flush(self) -> None:
+        """Waits for the Redis writes under way (at shutdown, before the connection closes)."""
+        await asyncio.gather(*self._writes)

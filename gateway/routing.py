@@ -101,7 +101,7 @@ class RoutingEngine:
         finally:
             self._misses_in_flight -= 1
         self._predicted.set(key, predicted)
-        await self.cache.set(key, vector.to_bytes())
+        self.cache.set(key, vector.to_bytes())
         return vector, predicted
 
     def _remembered_quality(self, key: str, vector: PromptVector) -> np.ndarray:

@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.upstream import reports_stream_usage
 from tests.conftest import TRANSPORTS, backend_entry, standard_backends
+from tests.support.waiting import wait_until
 
 # A WinoGrande-style pronoun puzzle, where the bundled router trusts only GPT-4, and a greeting.
 HARD = "The trophy doesn't fit into the brown suitcase because the _ is too large.\nA) trophy\nB) suitcase\nAnswer:"
@@ -57,7 +58,7 @@ def test_same_prompt_twice_is_a_cache_hit_stored_in_redis(gateway_factory, upstr
     first = client(url).chat.completions.with_raw_response.create(model="auto", messages=messages)
     second = client(url).chat.completions.with_raw_response.create(model="auto", messages=messages)
     assert (first.headers["x-llmrank-cache"], second.headers["x-llmrank-cache"]) == ("miss", "hit")
-    assert len(redis_db.keys("llmrank:features:*")) == 1
+    assert wait_until(lambda: len(redis_db.keys("llmrank:features:*")) == 1)  # written after the answer
 
 
 def test_a_cache_hit_scores_exactly_as_its_miss(gateway_factory, upstream, redis_db):
@@ -71,7 +72,9 @@ def test_a_cache_hit_scores_exactly_as_its_miss(gateway_factory, upstream, redis
         body = {"model": "auto", "messages": [{"role": "user", "content": HARD}]}
         return httpx.post(f"{url}/v1/route", json=body, headers={"X-Budget-Tier": "balanced"}).json()
 
-    miss, hit_here, hit_from_redis = route(first), route(first), route(second)
+    miss, hit_here = route(first), route(first)
+    assert wait_until(lambda: len(redis_db.keys("llmrank:features:*")) == 1)
+    hit_from_redis = route(second)
     assert [d["cache"] for d in (miss, hit_here, hit_from_redis)] == ["miss", "hit", "hit"]
     assert miss["candidates"] == hit_here["candidates"] == hit_from_redis["candidates"]
 

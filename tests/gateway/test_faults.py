@@ -16,6 +16,7 @@ import yaml
 
 from tests.conftest import TRANSPORTS, backend_entry, standard_backends
 from tests.support.servers import free_port
+from tests.support.waiting import wait_until
 
 WINO = "The trophy doesn't fit into the brown suitcase because the _ is too large.\nA) trophy\nB) suitcase\nAnswer:"
 
@@ -143,7 +144,7 @@ def test_redis_stopped_mid_run_costs_nothing_and_reconnects(gateway_factory, ups
     port, (start, stop) = own_redis
     url = gateway_factory(standard_backends(base), redis_url=f"redis://127.0.0.1:{port}/0")
     assert ask(url, "first prompt").status_code == 200
-    assert len(redis.Redis(port=port).keys("llmrank:features:*")) == 1
+    assert wait_until(lambda: len(redis.Redis(port=port).keys("llmrank:features:*")) == 1)
     stop()
     during = [ask(url, f"prompt while redis is down {i}") for i in range(3)]
     assert [r.status_code for r in during] == [200, 200, 200]
@@ -152,7 +153,7 @@ def test_redis_stopped_mid_run_costs_nothing_and_reconnects(gateway_factory, ups
     start()
     time.sleep(2.2)
     assert ask(url, "a prompt after redis came back").status_code == 200
-    assert len(redis.Redis(port=port).keys("llmrank:features:*")) == 1
+    assert wait_until(lambda: len(redis.Redis(port=port).keys("llmrank:features:*")) == 1)
     assert httpx.get(f"{url}/readyz").json()["redis"] == "up"
 
 
