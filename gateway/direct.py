@@ -10,7 +10,7 @@ answer's usage for both transports alike. Speaks only in the gateway's own error
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
 import aiohttp
@@ -141,15 +141,31 @@ def _error_message(raw: bytes) -> str:
 
 
 async def _sse_data(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
-    """The `data:` payloads of a server-sent event stream, whatever the size of a line."""
+    """The `data:` payloads of a server-sent event stream, whatever the size of a line. When the backend breaks the
+    connection, the events it sent before that still come out, then the error."""
     pending = b""
-    async for piece in content.iter_any():
-        pending += piece
-        if b"\n" not in piece:
-            continue
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
-            if line.startswith(b"data:"):
-                yield line[5:].strip()
-    if pending.startswith(b"data:"):
-        yield pending[5:].strip()
+    try:
+        async for piece in content.iter_any():
+            pending += piece
+            if b"\n" not in piece:
+                continue
+            *lines, pending = pending.split(b"\n")
+            for line in _data_lines(lines):
+                yield line
+    except aiohttp.ClientPayloadError:
+        *lines, _ = (pending + _received_before_the_break(content)).split(b"\n")
+        for line in _data_lines(lines):
+            yield line
+        raise
+    for line in _data_lines([pending]):
+        yield line
+
+
+def _data_lines(lines: list[bytes]) -> Iterator[bytes]:
+    return (line[5:].strip() for line in lines if line.startswith(b"data:"))
+
+
+def _received_before_the_break(content: aiohttp.StreamReader) -> bytes:
+    """What arrived before the connection broke and was not read yet: aiohttp raises a broken body's error on the
+    next read even while it holds such data, so it is taken from the buffer directly."""
+    return content._read_nowait(-1) if content.exception() is not None else b""

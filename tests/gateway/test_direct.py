@@ -3,10 +3,13 @@ streams, fallbacks, time-outs, secrets) is tested under both in the other module
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
+import aiohttp
 import httpx
 import pytest
+from aiohttp.base_protocol import BaseProtocol
 
 from gateway.direct import _sse_data
 from tests.conftest import TRANSPORTS, backend_entry, standard_backends
@@ -94,3 +97,16 @@ async def test_server_sent_events_are_read_across_pieces_and_at_any_length():
         b"data: [DONE]",
     )
     assert [data async for data in _sse_data(pieces)] == [b'{"a": 1}', long, b"[DONE]"]  # type: ignore[arg-type]
+
+
+async def test_events_sent_before_a_broken_connection_come_out_before_its_error():
+    """aiohttp raises a broken body's error on the next read even while it still holds data that arrived first; a
+    busy gateway reading the stream late must not lose those chunks."""
+    content = aiohttp.StreamReader(BaseProtocol(asyncio.get_running_loop()), 2**16, loop=asyncio.get_running_loop())
+    content.feed_data(b'data: {"part": 0}\n\ndata: {"part": 1}\n\ndata: {"par')
+    content.set_exception(aiohttp.ClientPayloadError("Response payload is not completed"))
+    received = []
+    with pytest.raises(aiohttp.ClientPayloadError):
+        async for data in _sse_data(content):
+            received.append(data)
+    assert received == [b'{"part": 0}', b'{"part": 1}']
