@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -44,21 +45,25 @@ def machine() -> dict[str, Any]:
 
 
 def cpu_model() -> str:
-    return _cpuinfo_field("model name") or platform.processor()
+    return _cpuinfo().get("model name") or platform.processor()
 
 
 def cpu_vector_flags() -> list[str]:
     """AVX-512 and VNNI roughly double ONNX Runtime's int8 kernels: the encoder's speed turns on them."""
-    return sorted(f for f in _cpuinfo_field("flags").split() if f.startswith(("avx", "amx")))
+    return sorted(f for f in _cpuinfo().get("flags", "").split() if f.startswith(("avx", "amx")))
 
 
-def _cpuinfo_field(name: str) -> str:
+@functools.cache
+def _cpuinfo() -> dict[str, str]:
+    """The first CPU's fields in /proc/cpuinfo (empty where there is none)."""
     try:
         lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
-        return ""
-    values = [line.split(":", 1)[1].strip() for line in lines if line.split(":", 1)[0].strip() == name]
-    return values[0] if values else ""
+        return {}
+    fields: dict[str, str] = {}
+    for key, _, value in (line.partition(":") for line in lines):
+        fields.setdefault(key.strip(), value.strip())
+    return fields
 
 
 def write_results(name: str, payload: dict[str, Any]) -> Path:

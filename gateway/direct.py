@@ -168,4 +168,4 @@ def _data_lines(lines: list[bytes]) -> Iterator[bytes]:
 def _received_before_the_break(content: aiohttp.StreamReader) -> bytes:
     """What arrived before the connection broke and was not read yet: aiohttp raises a broken body's error on the
     next read even while it holds such data, so it is taken from the buffer directly."""
-    return content._read_nowait(-1) if content.exception() is not None else b""
+    return content._read_nowait(-1)

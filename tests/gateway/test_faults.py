@@ -162,15 +162,6 @@ def _rewrite(config_dir: Path, backends: list[dict]) -> None:
     path.write_text(yaml.safe_dump({"backends": backends}, sort_keys=False))
 
 
-def _wait_for(predicate, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def test_hot_reload_applies_a_valid_edit_and_keeps_serving_on_an_invalid_one(gateway_factory, upstream, tmp_path):
     base, _ = upstream
     backends = standard_backends(base)
@@ -181,14 +172,14 @@ def test_hot_reload_applies_a_valid_edit_and_keeps_serving_on_an_invalid_one(gat
         return [m["id"] for m in httpx.get(f"{url}/v1/models").json()["data"]]
 
     _rewrite(config_dir, [*backends, backend_entry("extra", "claude-v1", f"{base}/b/extra/v1", 3e-6)])
-    assert _wait_for(lambda: "extra" in model_ids())
+    assert wait_until(lambda: "extra" in model_ids())
     response = httpx.post(
         f"{url}/v1/chat/completions", json={"model": "extra", "messages": [{"role": "user", "content": "x"}]}
     )
     assert response.json()["choices"][0]["message"]["content"] == "answer from extra"
 
     (config_dir / "models.yaml").write_text("backends:\n  - name: broken\n    api_key: sk-should-not-be-here\n")
-    assert _wait_for(lambda: httpx.get(f"{url}/readyz").json()["config"]["last_reload_error"] is not None)
+    assert wait_until(lambda: httpx.get(f"{url}/readyz").json()["config"]["last_reload_error"] is not None)
     error = httpx.get(f"{url}/readyz").json()["config"]["last_reload_error"]
     assert "models.yaml" in error and "api_key" in error and "sk-should-not-be-here" not in error
     assert 'reloads_total{result="rejected"} 1.0' in httpx.get(f"{url}/metrics").text  # not the half-written file

@@ -1,4 +1,4 @@
-"""Waiting for what the gateway does in the background (its Redis writes) without sleeping a fixed time."""
+"""Waiting for what the gateway does in the background (Redis writes, config reloads) without a fixed sleep."""
 
 from __future__ import annotations
 
