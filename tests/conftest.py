@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,10 +15,16 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from gateway.app import create_app  # noqa: E402
+from gateway.logs import send_structlog_to_stdlib  # noqa: E402
 from gateway.settings import DEFAULT_CHECKPOINT, DEFAULT_CONFIG_DIR, Settings  # noqa: E402
 from router_model.router import Router  # noqa: E402
 from tests.support.servers import serve  # noqa: E402
 from tests.support.upstream import UpstreamControl, build_upstream  # noqa: E402
+
+# The gateway's lines go through the standard library, as under `serve`: pytest keeps them with each test (shown on
+# failure, seen by `caplog`), and a server thread that logs between two tests prints nothing to the terminal.
+send_structlog_to_stdlib(cache=False)
+logging.getLogger().addHandler(logging.NullHandler())
 
 TEST_REDIS_DB = 11
 REDIS_URL = f"redis://127.0.0.1:6379/{TEST_REDIS_DB}"
