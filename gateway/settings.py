@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from router_model.cores import usable_cores
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_DIR = PROJECT_ROOT / "config"
 DEFAULT_CHECKPOINT = PROJECT_ROOT / "router_model" / "checkpoints" / "default"
-
-
-def usable_cores() -> int:
-    return len(os.sched_getaffinity(0))
 
 
 class Settings(BaseSettings):

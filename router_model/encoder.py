@@ -27,6 +27,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from router_model.cores import usable_cores
+
 ENCODER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 EMBEDDING_DIM = 384
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "llmrank"
@@ -169,10 +171,6 @@ def onnx_runner(path: Path, threads: int) -> Callable[[Batch], np.ndarray]:
 def encoder_for(spec: Mapping[str, Any], cache_dir: Path = DEFAULT_CACHE_DIR, threads: int | None = None) -> Encoder:
     """The encoder a checkpoint was trained with, from its `encoder` entry (checkpoints before int8 were fp32)."""
     return Encoder(int(spec["max_tokens"]), cache_dir, spec.get("precision", "fp32"), threads)
-
-
-def usable_cores() -> int:
-    return len(os.sched_getaffinity(0))
 
 
 class Encoder:
