@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from captum.attr import IntegratedGradients
 
 from router_model.features import FeatureInfo
 from router_model.model import LLMRankNet
@@ -26,8 +25,11 @@ def attributions(
 ) -> list[Attribution]:
     """Each feature's push on model `target`'s score relative to an average training prompt, largest first.
 
-    The 384 embedding dimensions are not readable one by one, so they are reported as one summed line.
+    The 384 embedding dimensions are not readable one by one, so they are reported as one summed line. captum
+    (and the matplotlib it imports, 33 MB together) loads on the first explanation, not in every gateway.
     """
+    from captum.attr import IntegratedGradients
+
     net.eval()
     f = features.reshape(1, -1).float()
     e = embedding.reshape(1, -1).float()
