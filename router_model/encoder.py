@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-import threading
 import warnings
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import tokenizers
 import torch
 
 from router_model.cores import usable_cores
@@ -84,13 +84,33 @@ class SentenceEmbedding(torch.nn.Module):
         return torch.nn.functional.normalize(pooled, dim=-1)
 
 
-def load_sentence_model(folder: Path, attention: str = "sdpa") -> tuple[SentenceEmbedding, Any]:
-    """The sentence model and its tokenizer, loaded once with sentence-transformers."""
+def load_sentence_model(folder: Path, attention: str = "sdpa") -> SentenceEmbedding:
+    """The sentence model, loaded with sentence-transformers."""
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
     model = SentenceTransformer(str(folder), device="cpu", model_kwargs={"attn_implementation": attention})
     bert: torch.nn.Module = model[0].auto_model  # type: ignore[assignment]
-    return SentenceEmbedding(bert).eval(), model.tokenizer
+    return SentenceEmbedding(bert).eval()
+
+
+def load_tokenizers(folder: Path, max_tokens: int) -> tuple[tokenizers.Tokenizer, tokenizers.Tokenizer]:
+    """The model's own tokenizer (`tokenizer.json`, run by `tokenizers`) twice: one that counts every token, one
+    that keeps a text's last `max_tokens` (special tokens included) and pads a batch to its longest text.
+
+    Each keeps its settings for life, so threads share them without a lock; transformers' wrapper sets truncation
+    per call, and threads that wanted different settings used each other's. The file's own settings (pad and
+    cut to 128 on the right) are replaced.
+    """
+    path = str(folder / "tokenizer.json")
+    counter = tokenizers.Tokenizer.from_file(path)
+    counter.no_truncation()
+    counter.no_padding()
+    window = tokenizers.Tokenizer.from_file(path)
+    window.enable_truncation(max_tokens, direction="left")
+    window.enable_padding(pad_id=0, pad_token="[PAD]")
+    return counter, window
 
 
 def int8_model_path(folder: Path) -> Path:
@@ -114,7 +134,7 @@ def build_int8_model(folder: Path) -> Path:
     exported = target.with_name(f"fp32-{os.getpid()}.onnx")
     fused = target.with_name(f"fused-{os.getpid()}.onnx")
     partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
-    model, _ = load_sentence_model(folder, attention="eager")
+    model = load_sentence_model(folder, attention="eager")
     example = tuple(torch.ones((1, 8), dtype=torch.long) for _ in INPUTS)
     dynamic = {name: {0: "batch", 1: "tokens"} for name in INPUTS} | {"embedding": {0: "batch"}}
     with warnings.catch_warnings():
@@ -187,27 +207,17 @@ class Encoder:
         precision: Precision = "fp32",
         threads: int | None = None,
     ) -> None:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
         folder = extracted_weights(cache_dir)
         self.max_tokens = max_tokens
         self.precision = precision
+        self._counter, self._window = load_tokenizers(folder, max_tokens)
         if precision == "int8":
-            from transformers import AutoTokenizer
-
-            self._tokenizer = AutoTokenizer.from_pretrained(str(folder))
             path = build_int8_model(folder)
             threads = threads or usable_cores()
             self._run = onnx_runner(path, threads)
             self._run_narrow = onnx_runner(path, 1) if threads > 1 else self._run
         else:
-            model, self._tokenizer = load_sentence_model(folder)
-            self._run = self._run_narrow = torch_runner(model)
-        self._tokenizer.truncation_side = "left"
-        # The fast tokenizer holds its truncation and padding as state and resets it per call; threads that want
-        # different settings (a tail search counts without truncation) would tokenise with each other's.
-        self._tokenizer_lock = threading.Lock()
+            self._run = self._run_narrow = torch_runner(load_sentence_model(folder))
 
     @property
     def runtime(self) -> str:
@@ -220,10 +230,8 @@ class Encoder:
         return f"{ENCODER_NAME}|{self.runtime}|tail{self.max_tokens}"
 
     def count_tokens(self, text: str) -> int:
-        """Counted without truncation, so without transformers' warning that such a sequence would overflow
-        the model: nothing counted here is ever fed to it whole."""
-        with self._tokenizer_lock:
-            return len(self._tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
+        """All of `text`'s tokens, without special tokens or truncation."""
+        return len(self._counter.encode(text, add_special_tokens=False).ids)
 
     def tail(self, text: str) -> str:
         """The end of `text` that tokenises to the same window as the whole text, so that a long prompt is not
@@ -239,13 +247,14 @@ class Encoder:
         return text
 
     def _encode_batch(self, texts: Sequence[str], narrow: bool) -> np.ndarray:
-        tails = [self.tail(t) for t in texts]
-        with self._tokenizer_lock:
-            batch = self._tokenizer(
-                tails, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="np"
-            )
+        encodings = self._window.encode_batch([self.tail(t) for t in texts])
+        batch = {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+        }
         run = self._run_narrow if narrow else self._run
-        return run({name: batch[name].astype(np.int64) for name in INPUTS})
+        return run(batch)
 
     def encode(
         self, texts: Sequence[str], batch_size: int = 64, progress: bool = False, narrow: bool = False

@@ -45,11 +45,8 @@ def test_the_served_window_keeps_the_end_of_a_long_question(router: Router) -> N
     window = router.encoder.max_tokens
     assert window == 32 and router.encoder.count_tokens(long_prompt) > 4 * window
     # the last 30 tokens (32 with the two special tokens) carry the vector: the background in front changes nothing
-    tail = str(
-        router.encoder._tokenizer.decode(
-            router.encoder._tokenizer(long_prompt, add_special_tokens=False)["input_ids"][-(window - 2) :]
-        )
-    )
+    counter = router.encoder._counter
+    tail = str(counter.decode(counter.encode(long_prompt, add_special_tokens=False).ids[-(window - 2) :]))
     np.testing.assert_allclose(router.encoder.encode([long_prompt]), router.encoder.encode([tail]), atol=1e-5)
 
 
@@ -64,17 +61,15 @@ def test_a_long_text_is_tokenised_from_its_tail_into_the_same_window(router: Rou
     for text in texts:
         tail = encoder.tail(text)
         assert text.endswith(tail)
-        full, kept = (
-            encoder._tokenizer(t, truncation=True, max_length=encoder.max_tokens)["input_ids"] for t in (text, tail)
-        )
+        full, kept = (encoder._window.encode(t).ids for t in (text, tail))
         assert full == kept
     assert len(encoder.tail(texts[0])) < len(texts[0]) // 10  # the shortcut is taken where it can be
 
 
 def test_counting_a_long_text_does_not_warn_about_the_models_length_limit(router: Router, capfd, caplog) -> None:
-    """The tail search counts tokens beyond the model's 512; transformers would print, once per tokenizer, that
-    such a sequence "will result in indexing errors" (a plain line in the gateway's JSON logs)."""
-    encoder = Encoder(router.encoder.max_tokens, precision="int8")  # its own tokenizer: the warning is once each
+    """The tail search counts tokens beyond the model's 512; transformers' tokenizer printed, once per tokenizer,
+    that such a sequence "will result in indexing errors" (a plain line in the gateway's JSON logs)."""
+    encoder = Encoder(router.encoder.max_tokens, precision="int8")  # its own tokenizers: a warning would be new
     long_text = " ".join(f"word{i}" for i in range(3000))
     assert encoder.count_tokens(long_text) > 512
     encoder.encode([long_text])
@@ -84,8 +79,9 @@ def test_counting_a_long_text_does_not_warn_about_the_models_length_limit(router
 
 
 def test_concurrent_encodes_give_the_vectors_one_at_a_time_gives(router: Router) -> None:
-    """The gateway scores cache misses in several threads at once. The tokenizer keeps its truncation setting as
-    state, which a long text's tail search changes, so unguarded threads encoded some texts untruncated."""
+    """The gateway scores cache misses in several threads at once. transformers' tokenizer kept its truncation
+    setting as state, which a long text's tail search changed, so threads encoded some texts untruncated; the
+    encoder's tokenizers now keep one setting each."""
     texts = [f"word{i} " * (5 + (i * 37) % 400) for i in range(40)]
     alone = [router.encoder.encode([t])[0] for t in texts]
     with ThreadPoolExecutor(4) as pool:
