@@ -66,6 +66,33 @@ def test_a_long_text_is_tokenised_from_its_tail_into_the_same_window(router: Rou
     assert len(encoder.tail(texts[0])) < len(texts[0]) // 10  # the shortcut is taken where it can be
 
 
+def test_the_window_holds_the_tokens_transformers_gave_the_network_in_training(router: Router) -> None:
+    """The network learned from vectors of text tokenised by transformers' tokenizer (sentence-transformers, then
+    left truncation); the encoder runs the same tokenizer.json with `tokenizers` and must cut and pad alike."""
+    from transformers import AutoTokenizer
+
+    from router_model.encoder import extracted_weights
+
+    reference = AutoTokenizer.from_pretrained(str(extracted_weights()), truncation_side="left")
+    encoder = router.encoder
+    texts = [
+        *PROMPTS,
+        "Ça va? naïve café ﬁ",
+        "中文 和 日本語の テキスト",
+        "",
+        "x" * 300,
+        " ".join(f"item{i}" for i in range(80)),
+    ]
+    expected = reference(texts, padding=True, truncation=True, max_length=encoder.max_tokens)
+    got = encoder._window.encode_batch(texts)
+    assert [e.ids for e in got] == expected["input_ids"]
+    assert [e.attention_mask for e in got] == expected["attention_mask"]
+    assert [e.type_ids for e in got] == expected["token_type_ids"]
+    assert [encoder.count_tokens(t) for t in texts] == [
+        len(reference(t, add_special_tokens=False, verbose=False)["input_ids"]) for t in texts
+    ]
+
+
 def test_counting_a_long_text_does_not_warn_about_the_models_length_limit(router: Router, capfd, caplog) -> None:
     """The tail search counts tokens beyond the model's 512; transformers' tokenizer printed, once per tokenizer,
     that such a sequence "will result in indexing errors" (a plain line in the gateway's JSON logs)."""
