@@ -26,10 +26,10 @@ test: $(STAMP)
 BENCH_STAMP := .venv-bench/.installed
 
 # LiteLLM's own proxy, for comparison only: in its own venv so its extra dependencies stay out of the gateway's.
-$(BENCH_STAMP): constraints.txt
+$(BENCH_STAMP): bench/constraints.txt
 	$(PYTHON) -m venv .venv-bench
 	.venv-bench/bin/pip install --quiet --upgrade pip
-	.venv-bench/bin/pip install --quiet -c constraints.txt 'litellm[proxy]==1.103.0'
+	.venv-bench/bin/pip install --quiet -c bench/constraints.txt 'litellm[proxy]==1.103.0'
 	touch $(BENCH_STAMP)
 
 bench: $(STAMP) $(BENCH_STAMP)
