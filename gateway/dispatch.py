@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import AsyncGenerator, Iterator, Sequence
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from gateway.direct import DirectUpstream
 from gateway.errors import GatewayError, UpstreamError
 from gateway.metrics import Metrics
 from gateway.registry import Backend
-from gateway.upstream import Upstream, counted_usage
+from gateway.upstream import Upstream, content_chars, count_without_blocking, counted_usage
 
 log = structlog.get_logger(__name__)
 
@@ -63,7 +64,7 @@ class Dispatcher:
                 continue
             self.metrics.upstream_seconds.labels(backend.name, "ok").observe(time.perf_counter() - started)
             self.cooldowns.succeeded(backend.name)
-            cost = self._priced(backend, body, usage_of(payload), "".join(generated_text(payload)))
+            cost = await self._priced(backend, body, usage_of(payload), "".join(generated_text(payload)))
             log.info("upstream_answered", backend=backend.name, cost=cost, tried=len(errors) + 1)
             return Answer(backend, payload, cost)
         raise _all_failed(errors)
@@ -122,19 +123,25 @@ class Dispatcher:
         finally:
             await chunks.aclose()
             if received:
-                self._priced(backend, body, usage, "".join(streamed))
+                await self._priced(backend, body, usage, "".join(streamed))
 
-    def _priced(self, backend: Backend, body: dict[str, Any], usage: dict[str, Any] | None, text: str) -> float:
+    async def _priced(self, backend: Backend, body: dict[str, Any], usage: dict[str, Any] | None, text: str) -> float:
         """Adds an answer's cost to the spend and returns it: the tokens its usage bills × the backend's prices, or,
         for an answer that came without usage, its tokens (`body`'s messages and the answer's `text`) counted with
         LiteLLM's tokenizer."""
         if usage is None:
-            usage = counted_usage(body["messages"], text)
-            self.metrics.priced_by_count.labels(backend.name).inc()
-            log.info("answer_priced_by_count", backend=backend.name, **usage)
+            usage = await self._counted_usage(backend, body["messages"], text)
         cost = self.upstream.billed_usage(backend, usage)
         self.metrics.spend.labels(backend.name).inc(cost)
         return cost
+
+    async def _counted_usage(self, backend: Backend, messages: list[dict[str, Any]], text: str) -> dict[str, int]:
+        """The answer's tokens counted, off the event loop when there are many of them."""
+        size = content_chars(messages) + len(text)
+        usage = await count_without_blocking(size, functools.partial(counted_usage, messages, text))
+        self.metrics.priced_by_count.labels(backend.name).inc()
+        log.info("answer_priced_by_count", backend=backend.name, **usage)
+        return usage
 
     def _failed(self, backend: Backend, exc: GatewayError, started: float) -> None:
         self.metrics.upstream_seconds.labels(backend.name, "error").observe(time.perf_counter() - started)

@@ -228,22 +228,25 @@ def counted_cost(content: str, answer: str, price: float) -> float:
     return prompt * price + litellm.token_counter(model="gpt-3.5-turbo", text=answer) * 2 * price
 
 
+@pytest.mark.parametrize("prompt", ["hello", "hello there " * 500], ids=["short", "long"])
 @pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize("stream", [True, False], ids=["stream", "json"])
-def test_an_answer_without_usage_is_priced_from_its_counted_tokens(gateway_factory, upstream, transport, stream):
+def test_an_answer_without_usage_is_priced_from_its_counted_tokens(
+    gateway_factory, upstream, transport, stream, prompt
+):
     """A server that sends no usage (none in its JSON, none in a stream even when asked) still shows on /metrics:
-    its tokens are counted."""
+    its tokens are counted (a long prompt's in a worker thread)."""
     base, control = upstream
     control.behaviour["cheap"] = "no_usage"
     url = gateway_factory(standard_backends(base, transport))
     if stream:
-        lines = sse_lines(url, "cheap", "hello")
+        lines = sse_lines(url, "cheap", prompt)
         assert lines[-1] == "data: [DONE]" and all('"usage"' not in line for line in lines)
         text = "part0 part1 part2 part3 part4 "
     else:
-        answer = client(url).chat.completions.create(model="cheap", messages=[{"role": "user", "content": "hello"}])
+        answer = client(url).chat.completions.create(model="cheap", messages=[{"role": "user", "content": prompt}])
         text = answer.choices[0].message.content or ""
-    assert spend_of(url, "cheap") == [pytest.approx(counted_cost("hello", text, 2e-7))]
+    assert spend_of(url, "cheap") == [pytest.approx(counted_cost(prompt, text, 2e-7))]
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -357,8 +360,11 @@ def test_router_scores_system_prompt_and_latest_user_turn(gateway_factory, upstr
     assert utilities != {c["backend"]: c["utility"] for c in greeting["candidates"]}
 
 
+@pytest.mark.parametrize("prompt", ["x", "x y " * 2000], ids=["short", "long"])
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_client_disconnect_mid_stream_leaves_the_gateway_serving(gateway_factory, upstream, transport):
+def test_client_disconnect_mid_stream_leaves_the_gateway_serving(gateway_factory, upstream, transport, prompt):
+    """The answer the client left is still priced, from its counted tokens (a long prompt's in a worker thread,
+    while the request is being cancelled)."""
     base, control = upstream
     control.chunk_delay_s = 0.3
     control.chunks = 20
@@ -366,10 +372,12 @@ def test_client_disconnect_mid_stream_leaves_the_gateway_serving(gateway_factory
     with httpx.stream(
         "POST",
         f"{url}/v1/chat/completions",
-        json={"model": "cheap", "stream": True, "messages": [{"role": "user", "content": "x"}]},
+        json={"model": "cheap", "stream": True, "messages": [{"role": "user", "content": prompt}]},
     ) as response:
         first = next(line for line in response.iter_lines() if line)
     assert first.startswith("data: ")
+    assert wait_until(lambda: bool(spend_of(url, "cheap")))
+    assert spend_of(url, "cheap")[0] > counted_cost(prompt, "", 2e-7)
     control.chunk_delay_s = 0.0
     control.chunks = 2
     again = client(url).chat.completions.create(model="cheap", messages=[{"role": "user", "content": "y"}])

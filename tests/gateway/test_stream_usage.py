@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import AsyncGenerator
 from typing import Any
 
+import anyio
 from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.dispatch import asks_for_usage, generated_text, usage_of, with_usage_asked_for, without_usage
+from gateway.upstream import INLINE_COUNT_CHARS, content_chars, count_without_blocking
 
 USAGE = {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
 content = st.fixed_dictionaries({"choices": st.just([{"index": 0, "delta": {"content": "x"}}])})
@@ -61,3 +65,40 @@ def test_usage_that_counts_no_tokens_is_no_usage():
     assert usage_of({"usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}}) is None
     assert usage_of({"usage": None}) is None and usage_of({}) is None
     assert usage_of({"usage": USAGE}) == USAGE
+
+
+def test_a_long_count_runs_off_the_event_loop_and_finishes_when_its_request_is_cancelled():
+    """Pricing by count reads the whole prompt (about 55 ms for 1 MB); on the event loop it would stall every other
+    request. A client that leaves mid-stream cancels its request, and its answer must still be priced."""
+    done: list[int] = []
+
+    def count() -> int:
+        time.sleep(0.2)
+        done.append(threading.get_ident())
+        return 7
+
+    async def main() -> None:
+        loop_thread = threading.get_ident()
+        assert await count_without_blocking(INLINE_COUNT_CHARS, threading.get_ident) == loop_thread
+        counted = []
+        with anyio.move_on_after(0.05):
+            counted.append(await count_without_blocking(INLINE_COUNT_CHARS + 1, count))
+        assert counted == [7]  # the count came back despite the cancellation
+        with anyio.CancelScope() as cancelled:
+            cancelled.cancel()  # already cancelled, as a stream's request is once its client has left
+            counted.append(await count_without_blocking(INLINE_COUNT_CHARS + 1, count))
+        assert counted == [7, 7]
+        assert len(done) == 2 and loop_thread not in done  # in a worker thread
+
+    asyncio.run(main())
+
+
+def test_the_size_of_messages_is_their_text_in_every_form():
+    messages = [
+        {"role": "system", "content": "abc"},
+        {"role": "user", "content": [{"type": "text", "text": "de"}, {"type": "image_url", "image_url": {"url": "x"}}]},
+        {"role": "user", "content": [{"type": "text", "text": 12}, "not a part"]},
+        {"role": "assistant", "content": None, "tool_calls": []},
+        "not a message",
+    ]
+    assert content_chars(messages) == 5
