@@ -25,7 +25,7 @@ def percentiles(samples_ms: list[float]) -> dict[str, float]:
     return {"p50": statistics.median(ordered), "p90": pick(90), "p99": pick(99), "n": len(ordered)}
 
 
-# The libraries a result depends on: only torch and LiteLLM are pinned, so a fresh install may bring others newer.
+# The libraries a result depends on, recorded with each result: constraints.txt pins them, but a result outlives a pin.
 MEASURED_PACKAGES = (
     "torch", "onnxruntime", "transformers", "tokenizers", "numpy", "litellm", "openai", "starlette", "uvicorn",
     "pydantic", "aiohttp", "redis", "structlog",

@@ -16,7 +16,7 @@ from gateway.direct import DirectUpstream
 from gateway.errors import GatewayError, UpstreamError
 from gateway.metrics import Metrics
 from gateway.registry import Backend
-from gateway.upstream import Upstream, content_chars, count_without_blocking, counted_usage
+from gateway.upstream import PromptTokens, Upstream, count_completion_tokens, count_without_blocking
 
 log = structlog.get_logger(__name__)
 
@@ -50,7 +50,7 @@ class Dispatcher:
         self.cooldowns = cooldowns
         self._transports: dict[str, Transport] = {"litellm": upstream, "direct": direct}
 
-    async def complete(self, candidates: Sequence[Backend], body: dict[str, Any]) -> Answer:
+    async def complete(self, candidates: Sequence[Backend], body: dict[str, Any], prompt: PromptTokens) -> Answer:
         errors: list[GatewayError] = []
         for backend in candidates:
             started = time.perf_counter()
@@ -64,12 +64,14 @@ class Dispatcher:
                 continue
             self.metrics.upstream_seconds.labels(backend.name, "ok").observe(time.perf_counter() - started)
             self.cooldowns.succeeded(backend.name)
-            cost = await self._priced(backend, body, usage_of(payload), "".join(generated_text(payload)))
+            cost = await self._priced(backend, prompt, usage_of(payload), "".join(generated_text(payload)))
             log.info("upstream_answered", backend=backend.name, cost=cost, tried=len(errors) + 1)
             return Answer(backend, payload, cost)
         raise _all_failed(errors)
 
-    async def open_stream(self, candidates: Sequence[Backend], body: dict[str, Any]) -> OpenStream:
+    async def open_stream(
+        self, candidates: Sequence[Backend], body: dict[str, Any], prompt: PromptTokens
+    ) -> OpenStream:
         """Wait for the first chunk so that early failures can still fall back or become a JSON error.
 
         A stream's cost is known only from the usage its backend reports at the end, so the gateway asks for it
@@ -83,7 +85,7 @@ class Dispatcher:
             transport = self._transports[backend.transport]
             ask = not client_wants_usage and backend.stream_usage and transport.reports_stream_usage(backend)
             chunks = self._metered(
-                backend, body, transport.stream(backend, with_usage_asked_for(body) if ask else body)
+                backend, prompt, transport.stream(backend, with_usage_asked_for(body) if ask else body)
             )
             if not client_wants_usage:
                 chunks = without_usage(chunks)
@@ -105,7 +107,7 @@ class Dispatcher:
         raise _all_failed(errors)
 
     async def _metered(
-        self, backend: Backend, body: dict[str, Any], chunks: AsyncGenerator[dict[str, Any], None]
+        self, backend: Backend, prompt: PromptTokens, chunks: AsyncGenerator[dict[str, Any], None]
     ) -> AsyncGenerator[dict[str, Any], None]:
         """A stream, its cost added to the spend once it is over: from the last usage a chunk reported (usage is the
         call's so far, so a backend that reports it on every chunk is counted once), else (a backend that sends
@@ -123,22 +125,27 @@ class Dispatcher:
         finally:
             await chunks.aclose()
             if received:
-                await self._priced(backend, body, usage, "".join(streamed))
+                await self._priced(backend, prompt, usage, "".join(streamed))
 
-    async def _priced(self, backend: Backend, body: dict[str, Any], usage: dict[str, Any] | None, text: str) -> float:
+    async def _priced(self, backend: Backend, prompt: PromptTokens, usage: dict[str, Any] | None, text: str) -> float:
         """Adds an answer's cost to the spend and returns it: the tokens its usage bills × the backend's prices, or,
-        for an answer that came without usage, its tokens (`body`'s messages and the answer's `text`) counted with
+        for an answer that came without usage, its tokens (the request's prompt and the answer's `text`) counted with
         LiteLLM's tokenizer."""
         if usage is None:
-            usage = await self._counted_usage(backend, body["messages"], text)
+            usage = await self._counted_usage(backend, prompt, text)
         cost = self.upstream.billed_usage(backend, usage)
         self.metrics.spend.labels(backend.name).inc(cost)
         return cost
 
-    async def _counted_usage(self, backend: Backend, messages: list[dict[str, Any]], text: str) -> dict[str, int]:
-        """The answer's tokens counted, off the event loop when there are many of them."""
-        size = content_chars(messages) + len(text)
-        usage = await count_without_blocking(size, functools.partial(counted_usage, messages, text))
+    async def _counted_usage(self, backend: Backend, prompt: PromptTokens, text: str) -> dict[str, int]:
+        """The answer's tokens counted, off the event loop when there are many of them (a routed request's prompt
+        was counted already, for the router's cost estimate)."""
+        usage = {
+            "prompt_tokens": await prompt.count(),
+            "completion_tokens": await count_without_blocking(
+                len(text), functools.partial(count_completion_tokens, text)
+            ),
+        }
         self.metrics.priced_by_count.labels(backend.name).inc()
         log.info("answer_priced_by_count", backend=backend.name, **usage)
         return usage

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from functools import partial
 from typing import Any
 
 import anyio
@@ -25,7 +24,7 @@ from gateway.routing import Decision
 from gateway.schemas import ROUTING_ALIASES, ChatRequest, parse_chat_request, parse_feedback
 from gateway.services import Services
 from gateway.streaming import streaming_response
-from gateway.upstream import count_prompt_tokens, count_without_blocking
+from gateway.upstream import PromptTokens
 from router_model.explain import attributions
 from router_model.router import DEFAULT_HEAD
 
@@ -50,11 +49,11 @@ def resolve_tier(header: str | None, config: GatewayConfig) -> str:
 
 
 async def decide(
-    svc: Services, request: Request, chat: ChatRequest, body: dict[str, Any], config: GatewayConfig, body_size: int
+    svc: Services, request: Request, chat: ChatRequest, prompt: PromptTokens, config: GatewayConfig
 ) -> Decision:
     tier = resolve_tier(request.headers.get("x-budget-tier"), config)
     text = routing_text(chat.messages)
-    prompt_tokens = await count_without_blocking(body_size, partial(count_prompt_tokens, body["messages"], text))
+    prompt_tokens = await prompt.count(fallback_text=text)
     limit = chat.max_completion_tokens or chat.max_tokens
     output_tokens = min(limit or svc.settings.expected_output_tokens, svc.settings.expected_output_tokens)
     decision = await svc.engine.decide(text, prompt_tokens, output_tokens, config, tier)
@@ -85,11 +84,12 @@ async def chat_completions(request: Request) -> Response:
     chat = parse_chat_request(raw)
     config = svc.config.current
     body = chat.passthrough()
+    prompt = PromptTokens(body["messages"], len(raw))
     headers: dict[str, str] = {}
     routed: RoutedRequest | None = None
     remembered: asyncio.Task[None] | None = None
     if chat.model in ROUTING_ALIASES:
-        decision = await decide(svc, request, chat, body, config, len(raw))
+        decision = await decide(svc, request, chat, prompt, config)
         ranked = svc.dispatcher.cooldowns.available([c.backend for c in decision.candidates])
         candidates: list[Backend] = ranked[: 1 + svc.settings.max_fallbacks]
         headers = routing_headers(decision)
@@ -108,7 +108,7 @@ async def chat_completions(request: Request) -> Response:
             raise NotFound(f"unknown model {chat.model!r}; available: {known}", param="model", code="model_not_found")
         candidates = [backend]
     try:
-        response, answered_by = await answer(svc, chat, body, candidates, headers)
+        response, answered_by = await answer(svc, chat, body, prompt, candidates, headers)
     finally:
         if remembered is not None:
             await remembered  # stored before the client can send feedback for this request
@@ -127,15 +127,20 @@ def record_routed_answer(svc: Services, decision: Decision, backend: Backend) ->
 
 
 async def answer(
-    svc: Services, chat: ChatRequest, body: dict[str, Any], candidates: list[Backend], headers: dict[str, str]
+    svc: Services,
+    chat: ChatRequest,
+    body: dict[str, Any],
+    prompt: PromptTokens,
+    candidates: list[Backend],
+    headers: dict[str, str],
 ) -> tuple[Response, Backend]:
     """The first candidate that answers, as JSON or as a stream, and which one it was."""
     tier_label = headers.get("x-llmrank-tier", "passthrough")
     if chat.stream:
-        stream = await svc.dispatcher.open_stream(candidates, body)
+        stream = await svc.dispatcher.open_stream(candidates, body, prompt)
         svc.metrics.selections.labels(stream.backend.name, tier_label).inc()
         return streaming_response(stream, {**headers, "x-llmrank-model": stream.backend.name}), stream.backend
-    answered = await svc.dispatcher.complete(candidates, body)
+    answered = await svc.dispatcher.complete(candidates, body, prompt)
     svc.metrics.selections.labels(answered.backend.name, tier_label).inc()
     response = JSONResponse(answered.payload, headers={**headers, "x-llmrank-model": answered.backend.name})
     return response, answered.backend
@@ -147,7 +152,7 @@ async def route_only(request: Request) -> Response:
     raw = await request.body()
     chat = parse_chat_request(raw)
     config = svc.config.current
-    decision = await decide(svc, request, chat, chat.passthrough(), config, len(raw))
+    decision = await decide(svc, request, chat, PromptTokens(chat.passthrough()["messages"], len(raw)), config)
     profile = svc.engine.router.profiles.index(decision.chosen.profile)
     explained = await anyio.to_thread.run_sync(explain, svc, decision, profile)
     return JSONResponse(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
@@ -102,18 +102,34 @@ def count_prompt_tokens(messages: list[dict[str, Any]], text: str) -> int:
         return int(litellm.token_counter(model=TOKENIZER_MODEL, text=text))
 
 
-def counted_usage(messages: list[dict[str, Any]], completion: str) -> dict[str, int]:
-    """A usage object counted with LiteLLM's tokenizer, for an answer whose backend reported none."""
-    return {
-        "prompt_tokens": count_prompt_tokens(messages, ""),
-        "completion_tokens": int(litellm.token_counter(model=TOKENIZER_MODEL, text=completion)) if completion else 0,
-    }
+def count_completion_tokens(completion: str) -> int:
+    """An answer's tokens, for an answer whose backend reported no usage."""
+    return int(litellm.token_counter(model=TOKENIZER_MODEL, text=completion)) if completion else 0
 
 
 # Counting 4 KB of text takes well under a millisecond (0.3 ms), less than handing it to a worker thread and back;
 # counting is linear (about 55 ms for 1 MB), and the event loop that would wait serves every other request.
 INLINE_COUNT_CHARS = 4_096
 T = TypeVar("T")
+
+
+class PromptTokens:
+    """A request's prompt tokens, counted once, when first needed: by the router's cost estimate, or to price an
+    answer that came without usage. `size`: the request body's bytes, which decide whether counting leaves the
+    event loop."""
+
+    def __init__(self, messages: list[dict[str, Any]], size: int) -> None:
+        self._messages = messages
+        self._size = size
+        self._count: int | None = None
+
+    async def count(self, fallback_text: str = "") -> int:
+        """`fallback_text` estimates messages LiteLLM's counter rejects (`count_prompt_tokens`); the first count
+        is the one kept."""
+        if self._count is None:
+            count = functools.partial(count_prompt_tokens, self._messages, fallback_text)
+            self._count = await count_without_blocking(self._size, count)
+        return self._count
 
 
 async def count_without_blocking(size: int, count: Callable[[], T]) -> T:
@@ -125,19 +141,6 @@ async def count_without_blocking(size: int, count: Callable[[], T]) -> T:
     with anyio.CancelScope(shield=True):
         counted = await anyio.to_thread.run_sync(count)
     return counted
-
-
-def content_chars(messages: Sequence[Any]) -> int:
-    """The characters of the messages' text: what counting their tokens reads (a cheap measure, not a count)."""
-    total = 0
-    for message in messages:
-        content = message.get("content") if isinstance(message, dict) else None
-        if isinstance(content, str):
-            total += len(content)
-        elif isinstance(content, list):
-            texts = (part.get("text") for part in content if isinstance(part, dict))
-            total += sum(len(text) for text in texts if isinstance(text, str))
-    return total
 
 
 # The request fields of OpenAI's chat-completions API. Only these may become LiteLLM arguments: LiteLLM also reads

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.dispatch import asks_for_usage, generated_text, usage_of, with_usage_asked_for, without_usage
-from gateway.upstream import INLINE_COUNT_CHARS, content_chars, count_without_blocking
+from gateway.upstream import INLINE_COUNT_CHARS, PromptTokens, count_without_blocking
 
 USAGE = {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
 content = st.fixed_dictionaries({"choices": st.just([{"index": 0, "delta": {"content": "x"}}])})
@@ -93,12 +93,17 @@ def test_a_long_count_runs_off_the_event_loop_and_finishes_when_its_request_is_c
     asyncio.run(main())
 
 
-def test_the_size_of_messages_is_their_text_in_every_form():
-    messages = [
-        {"role": "system", "content": "abc"},
-        {"role": "user", "content": [{"type": "text", "text": "de"}, {"type": "image_url", "image_url": {"url": "x"}}]},
-        {"role": "user", "content": [{"type": "text", "text": 12}, "not a part"]},
-        {"role": "assistant", "content": None, "tool_calls": []},
-        "not a message",
-    ]
-    assert content_chars(messages) == 5
+def test_a_requests_prompt_is_counted_once_for_routing_and_pricing(monkeypatch):
+    """The router counts a routed request's prompt for its cost estimate; pricing an answer that came without usage
+    reuses that count instead of reading the whole prompt again."""
+    from gateway import upstream
+
+    calls: list[str] = []
+    monkeypatch.setattr(upstream, "count_prompt_tokens", lambda messages, text: calls.append(text) or 11)
+    prompt = PromptTokens([{"role": "user", "content": "hello"}], size=100)
+
+    async def main() -> list[int]:
+        return [await prompt.count(fallback_text="routing text"), await prompt.count()]
+
+    assert asyncio.run(main()) == [11, 11]
+    assert calls == ["routing text"]
