@@ -246,8 +246,15 @@ class Encoder:
             chars *= 4
         return text
 
+    def _tokenize(self, texts: Sequence[str]) -> list[tokenizers.Encoding]:
+        """One text goes through `encode`, which keeps the GIL: `encode_batch` lets it go, and a scoring thread
+        then waits for a busy event loop to hand it back (up to Python's 5 ms switch interval)."""
+        if len(texts) == 1:
+            return [self._window.encode(self.tail(texts[0]))]
+        return self._window.encode_batch([self.tail(t) for t in texts])
+
     def _encode_batch(self, texts: Sequence[str], narrow: bool) -> np.ndarray:
-        encodings = self._window.encode_batch([self.tail(t) for t in texts])
+        encodings = self._tokenize(texts)
         batch = {
             "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
             "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),

@@ -84,10 +84,16 @@ def test_the_window_holds_the_tokens_transformers_gave_the_network_in_training(r
         " ".join(f"item{i}" for i in range(80)),
     ]
     expected = reference(texts, padding=True, truncation=True, max_length=encoder.max_tokens)
-    got = encoder._window.encode_batch(texts)
+    got = encoder._tokenize(texts)
     assert [e.ids for e in got] == expected["input_ids"]
     assert [e.attention_mask for e in got] == expected["attention_mask"]
     assert [e.type_ids for e in got] == expected["token_type_ids"]
+    for text in texts:  # one text alone takes another call (`encode`, not `encode_batch`), and is not padded
+        (alone,) = encoder._tokenize([text])
+        one = reference(text, truncation=True, max_length=encoder.max_tokens)
+        assert alone.ids == one["input_ids"]
+        assert alone.attention_mask == one["attention_mask"]
+        assert alone.type_ids == one["token_type_ids"]
     assert [encoder.count_tokens(t) for t in texts] == [
         len(reference(t, add_special_tokens=False, verbose=False)["input_ids"]) for t in texts
     ]
