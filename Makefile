@@ -7,7 +7,7 @@ export LITELLM_LOCAL_MODEL_COST_MAP := True
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run test bench train eval lint soak
+.PHONY: install run test bench train eval lint soak constraints
 
 install: $(STAMP)
 
@@ -24,12 +24,13 @@ test: $(STAMP)
 	$(BIN)/pytest -q
 
 BENCH_STAMP := .venv-bench/.installed
+LITELLM_PROXY := 'litellm[proxy]==1.103.0'
 
 # LiteLLM's own proxy, for comparison only: in its own venv so its extra dependencies stay out of the gateway's.
 $(BENCH_STAMP): bench/constraints.txt
 	$(PYTHON) -m venv .venv-bench
 	.venv-bench/bin/pip install --quiet --upgrade pip
-	.venv-bench/bin/pip install --quiet -c bench/constraints.txt 'litellm[proxy]==1.103.0'
+	.venv-bench/bin/pip install --quiet -c bench/constraints.txt $(LITELLM_PROXY)
 	touch $(BENCH_STAMP)
 
 bench: $(STAMP) $(BENCH_STAMP)
@@ -52,3 +53,18 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy gateway router_model bench tests
+
+PIN_VENV := .venv-pin
+
+# After a change to pyproject.toml: every package resolved afresh in a throw-away venv and pinned to what it got
+# (pip freeze, without this project; torch keeps its own line). Review the diff, then make install test bench.
+constraints:
+	rm -rf $(PIN_VENV) && $(PYTHON) -m venv $(PIN_VENV) && $(PIN_VENV)/bin/pip install --quiet --upgrade pip
+	$(PIN_VENV)/bin/pip install --quiet 'torch==2.13.0' -e '.[dev]'
+	{ sed '/^# Regenerate/q' constraints.txt; $(PIN_VENV)/bin/pip freeze --exclude-editable | grep -v '^torch=='; } \
+		> constraints.txt.new && mv constraints.txt.new constraints.txt
+	rm -rf $(PIN_VENV) && $(PYTHON) -m venv $(PIN_VENV) && $(PIN_VENV)/bin/pip install --quiet --upgrade pip
+	$(PIN_VENV)/bin/pip install --quiet $(LITELLM_PROXY)
+	{ sed '/^[^#]/Q' bench/constraints.txt; $(PIN_VENV)/bin/pip freeze; } \
+		> bench/constraints.txt.new && mv bench/constraints.txt.new bench/constraints.txt
+	rm -rf $(PIN_VENV)
