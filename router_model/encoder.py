@@ -220,14 +220,16 @@ class Encoder:
             self._run = self._run_narrow = torch_runner(load_sentence_model(folder))
 
     @property
-    def runtime(self) -> str:
-        """The precision and, for int8, the graph recipe: what makes two builds' vectors differ."""
-        return f"{self.precision}-{INT8_GRAPH}" if self.precision == "int8" else self.precision
+    def variant(self) -> str:
+        """`<runtime>+tail<window>`: the precision and, for int8, the graph recipe, then the token window; what
+        makes two encoders of this model give different vectors."""
+        runtime = f"{self.precision}-{INT8_GRAPH}" if self.precision == "int8" else self.precision
+        return f"{runtime}+tail{self.max_tokens}"
 
     @property
     def tag(self) -> str:
         """Names what produces the vectors: embeddings cached under one tag never stand in for another's."""
-        return f"{ENCODER_NAME}|{self.runtime}|tail{self.max_tokens}"
+        return f"{ENCODER_NAME}|{self.variant}"
 
     def count_tokens(self, text: str) -> int:
         """All of `text`'s tokens, without special tokens or truncation."""

@@ -74,9 +74,9 @@ class Router:
 
     @functools.cached_property
     def version(self) -> str:
-        """`<network>+<encoder runtime>+tail<window>`: vectors cached under one version never serve another
+        """`<network>+<encoder variant>`: vectors cached under one version never serve another
         (`network_version` reads the first part back)."""
-        return f"{self.checkpoint.version}+{self.encoder.runtime}+tail{self.encoder.max_tokens}"
+        return f"{self.checkpoint.version}+{self.encoder.variant}"
 
     def warm_up(self) -> None:
         """One prompt through every stage and the one-thread encoder, so that no request pays for first runs."""
