@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     cooldown_failures: int = Field(3, ge=1, description="retriable failures in a row before a backend sits out")
     cooldown_s: float = Field(30.0, ge=0)
     expected_output_tokens: int = Field(256, gt=0)
-    # A cache miss runs the encoder and the network in a worker thread. A miss scored alone uses every core; under
+    # A cache miss runs the encoder and the rule features in a worker thread. A miss scored alone uses every core; under
     # load one thread per prompt and one prompt per core serve more misses than two threads on one prompt (+13 %
     # at 64 clients on 2 cores; docs/BENCHMARKS.md), so a miss scored beside others encodes on one thread.
     scoring_threads: int = Field(
