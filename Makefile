@@ -55,15 +55,16 @@ lint: $(STAMP)
 	$(BIN)/mypy gateway router_model bench tests
 
 PIN_VENV := .venv-pin
+NEW_PIN_VENV := rm -rf $(PIN_VENV) && $(PYTHON) -m venv $(PIN_VENV) && $(PIN_VENV)/bin/pip install --quiet --upgrade pip
 
 # After a change to pyproject.toml: every package resolved afresh in a throw-away venv and pinned to what it got
 # (pip freeze, without this project; torch keeps its own line). Review the diff, then make install test bench.
 constraints:
-	rm -rf $(PIN_VENV) && $(PYTHON) -m venv $(PIN_VENV) && $(PIN_VENV)/bin/pip install --quiet --upgrade pip
+	$(NEW_PIN_VENV)
 	$(PIN_VENV)/bin/pip install --quiet 'torch==2.13.0' -e '.[dev]'
 	{ sed '/^# Regenerate/q' constraints.txt; $(PIN_VENV)/bin/pip freeze --exclude-editable | grep -v '^torch=='; } \
 		> constraints.txt.new && mv constraints.txt.new constraints.txt
-	rm -rf $(PIN_VENV) && $(PYTHON) -m venv $(PIN_VENV) && $(PIN_VENV)/bin/pip install --quiet --upgrade pip
+	$(NEW_PIN_VENV)
 	$(PIN_VENV)/bin/pip install --quiet $(LITELLM_PROXY)
 	{ sed '/^[^#]/Q' bench/constraints.txt; $(PIN_VENV)/bin/pip freeze; } \
 		> bench/constraints.txt.new && mv bench/constraints.txt.new bench/constraints.txt

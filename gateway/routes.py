@@ -152,7 +152,7 @@ async def route_only(request: Request) -> Response:
     raw = await request.body()
     chat = parse_chat_request(raw)
     config = svc.config.current
-    decision = await decide(svc, request, chat, PromptTokens(chat.passthrough()["messages"], len(raw)), config)
+    decision = await decide(svc, request, chat, PromptTokens(chat.wire_messages(), len(raw)), config)
     profile = svc.engine.router.profiles.index(decision.chosen.profile)
     explained = await anyio.to_thread.run_sync(explain, svc, decision, profile)
     return JSONResponse(

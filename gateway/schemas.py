@@ -104,8 +104,12 @@ class ChatRequest(BaseModel):
     def passthrough(self) -> dict[str, Any]:
         """The body to send upstream: every field the client sent except `model`."""
         body = self.model_dump(exclude_unset=True, exclude={"model"}, mode="json")
-        body["messages"] = [m.model_dump(exclude_unset=True, mode="json") for m in self.messages]
+        body["messages"] = self.wire_messages()
         return body
+
+    def wire_messages(self) -> list[dict[str, Any]]:
+        """The messages as the client sent them: what is sent upstream and what its prompt tokens are counted on."""
+        return [m.model_dump(exclude_unset=True, mode="json") for m in self.messages]
 
 
 class FeedbackRequest(BaseModel):
