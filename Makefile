@@ -39,6 +39,7 @@ bench: $(STAMP) $(BENCH_STAMP)
 	$(BIN)/python -m bench.gateway_overhead
 	$(BIN)/python -m bench.upstream_call
 	$(BIN)/python -m bench.gateway_share
+	$(BIN)/python -m bench.targets
 
 train: $(STAMP)
 	$(BIN)/llmrank train --data $(DATA) --out router_model/checkpoints/default

@@ -35,6 +35,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.common import percentiles, write_results
+from bench.targets import overhead_verdicts, print_verdicts
 from gateway.settings import DEFAULT_CONFIG_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -362,6 +363,7 @@ def main() -> None:
                 streaming.append({"target": name, "concurrency": c, **stats})
 
     report(rows, streaming, memory)
+    print_verdicts(overhead_verdicts(rows, streaming))
     write_results(
         "gateway_overhead",
         {

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from bench.common import percentiles, write_results
+from bench.targets import print_verdicts, scoring_verdicts
 from gateway.settings import DEFAULT_CHECKPOINT
 from router_model.encoder import Encoder
 from router_model.router import PromptVector, Router
@@ -126,6 +127,7 @@ def main() -> None:
             "miss_stages_100_tokens_p50_ms": stages,
         },
     )
+    print_verdicts(scoring_verdicts(rows))
     print(f"wrote {path}")
 
 
