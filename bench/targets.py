@@ -1,19 +1,23 @@
-"""The performance targets, checked against a run's own rows, so that a run says which of them held.
+"""The project's targets, checked against a run's own results, so that a run says which of them held.
 
-    python -m bench.targets     # the verdicts of the results under bench/results/
+    python -m bench.targets [--eval docs/results/eval.json]   # the verdicts of bench/results/ and of an eval
 
-`bench.gateway_overhead` and `bench.router_scoring` print the same verdicts at the end of a run. The targets (issue 5
-and the scoring bars of issue 3): with one client, a routed cache miss adds at most 15 ms at p50 and 50 ms at p99 and
-a cache hit at most 2 ms at p50; at 64 clients, the gateway's added latency (p50 and p99, plain and streamed) and its
-throughput are no worse than LiteLLM's proxy's; in process, a 100-token prompt scores in under 15 ms (median) and a
-cached feature vector in under 1 ms.
+`bench.gateway_overhead` and `bench.router_scoring` print their verdicts at the end of a run. The targets (issue 5,
+and issue 3's bars): with one client, a routed cache miss adds at most 15 ms at p50 and 50 ms at p99 and a cache hit
+at most 2 ms at p50; at 64 clients, the gateway's added latency (p50 and p99, plain and streamed) and its throughput
+are no worse than LiteLLM's proxy's; in process, a 100-token prompt scores in under 15 ms (median) and a cached
+feature vector in under 1 ms; on the held-out split (`llmrank eval --json`), the perf tier beats
+gpt-4-1106-preview's quality at under half its cost, the balanced tier keeps quality ≥ 0.85 at under a tenth of its
+cost, and the router's cost–quality curve has a higher AIQ than the kNN baseline's.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bench.common import RESULTS
@@ -21,12 +25,14 @@ from bench.common import RESULTS
 TRANSPORTS = {"LiteLLM": "gateway", "direct": "gateway_direct"}
 PROXY = "litellm_proxy"
 LOADED = 64
+REFERENCE = "gpt-4-1106-preview"
+COMMITTED_EVAL = Path(__file__).resolve().parent.parent / "docs" / "results" / "eval.json"
 
 
 @dataclass(frozen=True)
 class Verdict:
     target: str
-    transport: str
+    scope: str  # the transport, "in process", or the prompts evaluated
     measured: str
     holds: bool
 
@@ -97,21 +103,56 @@ def scoring_verdicts(rows: list[dict[str, Any]]) -> list[Verdict]:
     return verdicts
 
 
+def routing_verdicts(result: dict[str, Any]) -> list[Verdict]:
+    """Verdicts for an `llmrank eval --json` result whose data includes gpt-4-1106-preview."""
+    rows = {r["name"]: r for r in result["rows"]}
+    reference = next((m for m in result["single_models"] if m["name"] == REFERENCE), None)
+    if reference is None:
+        return []
+    scope = f"{result['n']} prompts"
+
+    def tier(name: str) -> tuple[float, float, str]:
+        quality, ratio = rows[name]["quality"], rows[name]["cost"] / reference["cost"]
+        return quality, ratio, f"{quality:.4f} at {ratio:.3f}× its cost"
+
+    perf_quality, perf_ratio, perf = tier("perf")
+    balanced_quality, balanced_ratio, balanced = tier("balanced")
+    knn = result["baseline_aiq"]["knn"]
+    return [
+        Verdict(
+            f"perf: quality > {REFERENCE}'s at < 1/2 its cost",
+            scope,
+            f"{perf} (it: {reference['quality']:.4f})",
+            perf_quality > reference["quality"] and perf_ratio < 0.5,
+        ),
+        Verdict(
+            f"balanced: quality ≥ 0.85 at < 1/10 of {REFERENCE}'s cost",
+            scope,
+            balanced,
+            balanced_quality >= 0.85 and balanced_ratio < 0.1,
+        ),
+        Verdict("router's AIQ > the kNN baseline's", scope, f"{result['aiq']:.4f} vs {knn:.4f}", result["aiq"] > knn),
+    ]
+
+
 def print_verdicts(verdicts: list[Verdict]) -> None:
     if not verdicts:
         return
     width = max(len(v.target) for v in verdicts)
-    print(f"\n{'target':<{width}}  {'transport':<10}  {'measured':<36}  holds")
+    print(f"\n{'target':<{width}}  {'scope':<11}  {'measured':<40}  holds")
     for v in verdicts:
-        print(f"{v.target:<{width}}  {v.transport:<10}  {v.measured:<36}  {'yes' if v.holds else 'NO'}")
+        print(f"{v.target:<{width}}  {v.scope:<11}  {v.measured:<40}  {'yes' if v.holds else 'NO'}")
 
 
 def main() -> None:
-    for name, check in (
-        ("gateway_overhead", lambda r: overhead_verdicts(r["rows"], r["streaming_ttfb_ms"])),
-        ("router_scoring", lambda r: scoring_verdicts(r["rows"])),
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--eval", type=Path, default=COMMITTED_EVAL)
+    args = parser.parse_args()
+    for path, check in (
+        (RESULTS / "gateway_overhead.json", lambda r: overhead_verdicts(r["rows"], r["streaming_ttfb_ms"])),
+        (RESULTS / "router_scoring.json", lambda r: scoring_verdicts(r["rows"])),
+        (args.eval, routing_verdicts),
     ):
-        path = RESULTS / f"{name}.json"
         if path.exists():
             print(f"{path}:", end="")
             print_verdicts(check(json.loads(path.read_text())))

@@ -3,7 +3,7 @@
 import json
 
 from bench.common import RESULTS
-from bench.targets import overhead_verdicts, scoring_verdicts
+from bench.targets import COMMITTED_EVAL, overhead_verdicts, routing_verdicts, scoring_verdicts
 
 
 def wrk_row(target: str, concurrency: int, added_p50: float, added_p99: float, rps: float = 100.0) -> dict:
@@ -20,8 +20,8 @@ def ttfb_row(target: str, p50: float, p99: float) -> dict:
     return {"target": target, "concurrency": 64, "p50": p50, "p99": p99}
 
 
-def held(verdicts: list, transport: str) -> dict[str, bool]:
-    return {v.target: v.holds for v in verdicts if v.transport == transport}
+def held(verdicts: list, scope: str) -> dict[str, bool]:
+    return {v.target: v.holds for v in verdicts if v.scope == scope}
 
 
 def test_one_client_limits_are_inclusive_and_read_their_own_row():
@@ -77,8 +77,30 @@ def test_scoring_targets_take_the_100_token_miss_and_the_slowest_hit():
     assert [v.holds for v in scoring_verdicts(rows)] == [True, False]
 
 
+def eval_result(perf: tuple[float, float], balanced: tuple[float, float], aiq: float) -> dict:
+    rows = [{"name": name, "quality": q, "cost": c} for name, (q, c) in (("perf", perf), ("balanced", balanced))]
+    singles = [
+        {"name": "gpt-4-1106-preview", "quality": 0.90, "cost": 10.0},
+        {"name": "cheap", "quality": 0.6, "cost": 0.1},
+    ]
+    return {"n": 3, "rows": rows, "single_models": singles, "aiq": aiq, "baseline_aiq": {"knn": 0.80}}
+
+
+def test_routing_bars_are_measured_against_gpt_4_and_the_knn_curve():
+    passing = routing_verdicts(eval_result(perf=(0.91, 4.99), balanced=(0.85, 0.99), aiq=0.81))
+    assert [v.holds for v in passing] == [True, True, True]
+    ties_or_overspends = routing_verdicts(eval_result(perf=(0.90, 1.0), balanced=(0.90, 1.0), aiq=0.80))
+    assert [v.holds for v in ties_or_overspends] == [False, False, False]
+    assert [v.holds for v in routing_verdicts(eval_result(perf=(0.95, 5.0), balanced=(0.849, 0.5), aiq=0.9))] == [
+        False,
+        False,
+        True,
+    ]
+
+
 def test_the_committed_results_measured_every_target():
     overhead = json.loads((RESULTS / "gateway_overhead.json").read_text())
     scoring = json.loads((RESULTS / "router_scoring.json").read_text())
     assert len(overhead_verdicts(overhead["rows"], overhead["streaming_ttfb_ms"])) == 18
     assert len(scoring_verdicts(scoring["rows"])) == 2
+    assert len(routing_verdicts(json.loads(COMMITTED_EVAL.read_text()))) == 3
