@@ -69,7 +69,8 @@ def _against_the_proxy(
     for cache in ("miss", "hit"):
         ours, proxy = plain.get((f"{prefix}_{cache}", LOADED)), plain.get((PROXY, LOADED))
         if ours is not None and proxy is not None:
-            yield _no_worse(f"c={LOADED} cache {cache}: added p50, p99 ≤ the proxy's", transport, ours, proxy, "added_")
+            target = f"c={LOADED} cache {cache}: added p50, p99 ≤ the proxy's"
+            yield _no_worse(target, transport, ours, proxy, ("added_p50_ms", "added_p99_ms"))
             yield Verdict(
                 f"c={LOADED} cache {cache}: req/s ≥ the proxy's",
                 transport,
@@ -79,12 +80,13 @@ def _against_the_proxy(
         ours, proxy = streamed.get((f"{prefix}_{cache}", LOADED)), streamed.get((PROXY, LOADED))
         if ours is not None and proxy is not None:
             target = f"c={LOADED} cache {cache}, streamed: first byte p50, p99 ≤ the proxy's"
-            yield _no_worse(target, transport, ours, proxy, "")
+            yield _no_worse(target, transport, ours, proxy, ("p50", "p99"))
 
 
-def _no_worse(target: str, transport: str, ours: dict[str, Any], proxy: dict[str, Any], prefix: str) -> Verdict:
-    """p50 and p99 both at most the proxy's; `prefix` names the columns (`added_p50_ms` or `p50`)."""
-    keys = [f"{prefix}{p}_ms" if prefix else p for p in ("p50", "p99")]
+def _no_worse(
+    target: str, transport: str, ours: dict[str, Any], proxy: dict[str, Any], keys: tuple[str, ...]
+) -> Verdict:
+    """Every one of `keys` (latency columns, ms) at most the proxy's."""
     measured = ", ".join(f"{ours[k]:.1f} vs {proxy[k]:.1f}" for k in keys) + " ms"
     return Verdict(target, transport, measured, all(ours[k] <= proxy[k] for k in keys))
 
