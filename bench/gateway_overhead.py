@@ -36,10 +36,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.common import percentiles, write_results
 from bench.targets import overhead_verdicts, print_verdicts
-from gateway.settings import DEFAULT_CONFIG_DIR
+from gateway.settings import DEFAULT_CONFIG_DIR, PROJECT_ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-LITELLM_BIN = ROOT / ".venv-bench" / "bin" / "litellm"
+LITELLM_BIN = PROJECT_ROOT / ".venv-bench" / "bin" / "litellm"
 BENCH_REDIS_DB = 13
 # 85 encoder tokens; with a cache-miss run's unique prefix (about 13 more) a miss encodes about 100 tokens
 PROMPT = (
@@ -362,6 +361,7 @@ def main() -> None:
                 stats = asyncio.run(ttfb(url, model, headers, c, max(args.stream_requests, c * 2), unique))
                 streaming.append({"target": name, "concurrency": c, **stats})
 
+    add_added_latency(rows)
     report(rows, streaming, memory)
     print_verdicts(overhead_verdicts(rows, streaming))
     write_results(
@@ -378,13 +378,18 @@ def main() -> None:
     )
 
 
+def add_added_latency(rows: list[dict[str, Any]]) -> None:
+    """Each row's latency minus the direct call's at the same concurrency: what the target adds."""
+    for r in rows:
+        d = next(x for x in rows if x["target"] == "direct" and x["concurrency"] == r["concurrency"])
+        r["added_p50_ms"], r["added_p90_ms"], r["added_p99_ms"] = (r[k] - d[k] for k in ("p50_ms", "p90_ms", "p99_ms"))
+
+
 def report(rows: list[dict[str, Any]], streaming: list[dict[str, Any]], memory: dict[str, float]) -> None:
     print("\nNon-streaming, wrk (latency ms; added = target − direct at the same concurrency)")
     columns = ("req/s", "p50", "p90", "p99", "+p50", "+p90", "+p99")
     print(f"{'c':>3} {'target':<19}" + "".join(f" {c:>8}" for c in columns) + f" {'errors':>7}")
     for r in rows:
-        d = next(x for x in rows if x["target"] == "direct" and x["concurrency"] == r["concurrency"])
-        r["added_p50_ms"], r["added_p90_ms"], r["added_p99_ms"] = (r[k] - d[k] for k in ("p50_ms", "p90_ms", "p99_ms"))
         values = [r[k] for k in ("p50_ms", "p90_ms", "p99_ms", "added_p50_ms", "added_p90_ms", "added_p99_ms")]
         print(
             f"{r['concurrency']:>3} {r['target']:<19} {r['rps']:>8.1f}"

@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import RESULTS
+from gateway.settings import PROJECT_ROOT
 
 TRANSPORTS = {"LiteLLM": "gateway", "direct": "gateway_direct"}
 PROXY = "litellm_proxy"
 LOADED = 64
 REFERENCE = "gpt-4-1106-preview"
-COMMITTED_EVAL = Path(__file__).resolve().parent.parent / "docs" / "results" / "eval.json"
+COMMITTED_EVAL = PROJECT_ROOT / "docs" / "results" / "eval.json"
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,9 @@ def _against_the_proxy(
     plain: dict[tuple[str, int], dict[str, Any]],
     streamed: dict[tuple[str, int], dict[str, Any]],
 ) -> Iterator[Verdict]:
+    proxy_plain, proxy_streamed = plain.get((PROXY, LOADED)), streamed.get((PROXY, LOADED))
     for cache in ("miss", "hit"):
-        ours, proxy = plain.get((f"{prefix}_{cache}", LOADED)), plain.get((PROXY, LOADED))
+        ours, proxy = plain.get((f"{prefix}_{cache}", LOADED)), proxy_plain
         if ours is not None and proxy is not None:
             target = f"c={LOADED} cache {cache}: added p50, p99 ≤ the proxy's"
             yield _no_worse(target, transport, ours, proxy, ("added_p50_ms", "added_p99_ms"))
@@ -77,7 +79,7 @@ def _against_the_proxy(
                 f"{ours['rps']:.1f} vs {proxy['rps']:.1f}",
                 ours["rps"] >= proxy["rps"],
             )
-        ours, proxy = streamed.get((f"{prefix}_{cache}", LOADED)), streamed.get((PROXY, LOADED))
+        ours, proxy = streamed.get((f"{prefix}_{cache}", LOADED)), proxy_streamed
         if ours is not None and proxy is not None:
             target = f"c={LOADED} cache {cache}, streamed: first byte p50, p99 ≤ the proxy's"
             yield _no_worse(target, transport, ours, proxy, ("p50", "p99"))
