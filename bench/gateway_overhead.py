@@ -116,6 +116,20 @@ def process(args: list[str], ready_url: str, env: dict[str, str], log: Path) -> 
                 os.killpg(proc.pid, signal.SIGKILL)
 
 
+@contextmanager
+def bench_redis(db: int) -> Iterator[str]:
+    """The URL of local Redis database `db` for one bench gateway: emptied before it starts and after it stops, so
+    that no run starts with another's vectors and none leaves its thousands behind."""
+    url = f"redis://127.0.0.1:6379/{db}"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    try:
+        yield url
+    finally:
+        client.flushdb()
+        client.close()
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of a process and its children, in MB."""
     total = 0
@@ -307,9 +321,9 @@ def main() -> None:
             ("gateway_direct", "direct", BENCH_REDIS_DB + 1),
         ):
             write_gateway_config(work / name, urls["upstream"], transport)
-            redis.Redis.from_url(f"redis://127.0.0.1:6379/{db}").flushdb()
+            redis_url = running.enter_context(bench_redis(db))
             serve = [py, "-m", "gateway.cli", "serve", "--port", str(ports[name]), "--config", str(work / name)]
-            gateway_env = {**env, "LLMRANK_REDIS_URL": f"redis://127.0.0.1:6379/{db}", "LLMRANK_LOG_FORMAT": "json"}
+            gateway_env = {**env, "LLMRANK_REDIS_URL": redis_url, "LLMRANK_LOG_FORMAT": "json"}
             gateway[name] = running.enter_context(
                 process(serve, f"{urls[name]}/readyz", gateway_env, work / f"{name}.log")
             ).pid

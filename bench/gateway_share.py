@@ -19,10 +19,16 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-import redis
-
 from bench.common import write_results
-from bench.gateway_overhead import BENCH_REDIS_DB, bench_env, free_port, process, write_gateway_config, wrk
+from bench.gateway_overhead import (
+    BENCH_REDIS_DB,
+    bench_env,
+    bench_redis,
+    free_port,
+    process,
+    write_gateway_config,
+    wrk,
+)
 
 CANNED = {
     "id": "chatcmpl-canned",
@@ -68,10 +74,10 @@ def main() -> None:
         running.enter_context(process(stub, f"{upstream_url}/", env, work / "stub.log"))
         urls = {"direct": upstream_url}
         for db, (name, (command, transport)) in enumerate(commands.items(), start=BENCH_REDIS_DB):
-            redis.Redis.from_url(f"redis://127.0.0.1:6379/{db}").flushdb()
+            redis_url = running.enter_context(bench_redis(db))
             port = free_port()
             urls[name] = f"http://127.0.0.1:{port}"
-            gateway_env = {**env, "LLMRANK_REDIS_URL": f"redis://127.0.0.1:6379/{db}", "LLMRANK_LOG_FORMAT": "json"}
+            gateway_env = {**env, "LLMRANK_REDIS_URL": redis_url, "LLMRANK_LOG_FORMAT": "json"}
             argv = [*command, "--port", str(port), "--config", str(work / transport)]
             running.enter_context(process(argv, f"{urls[name]}/readyz", gateway_env, work / f"{name}.log"))
         headers = {"X-Budget-Tier": "balanced"}
