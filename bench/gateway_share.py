@@ -93,13 +93,15 @@ def main() -> None:
                 result = wrk(urls[name], model, cache == "miss", headers, 1, args.duration, work)
                 p50s[key].append(result["p50_ms"])
     direct = statistics.median(p50s["direct"])
-    rows = {
-        key: {"p50_ms": statistics.median(values), "added_p50_ms": statistics.median(values) - direct, "runs": values}
-        for key, values in p50s.items()
-    }
+    rows = {key: share_row(values, direct) for key, values in p50s.items()}
     report(rows, args)
     path = write_results("gateway_share", {"duration_s": args.duration, "rounds": args.rounds, "rows": rows})
     print(f"wrote {path}")
+
+
+def share_row(p50s: list[float], direct_p50: float) -> dict[str, Any]:
+    p50 = statistics.median(p50s)
+    return {"p50_ms": p50, "added_p50_ms": p50 - direct_p50, "runs": p50s}
 
 
 def report(rows: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
