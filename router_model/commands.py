@@ -49,6 +49,27 @@ def report_on(
     return evaluate(rows, predictions, tiers, checkpoint.best_single, checkpoint.cheapest)
 
 
+def scored_splits(checkpoint: Checkpoint, data_path: Path, cache_dir: Path) -> dict[str, dict[str, float | None]]:
+    """AIQ and the perf and balanced tiers' quality and cost on the checkpoint's validation and test splits, with the
+    best quality its λ sweep reaches for under half of the best single model's cost (None where no point does)."""
+    data, _ = load_routerbench(data_path, models=checkpoint.models)
+    split = stratified_split(data.benchmarks, int(checkpoint.card["split"]["seed"]))
+    tiers = checkpoint.card["tiers_from_validation"]
+    encoder = encoder_for(checkpoint.encoder, cache_dir)
+    scores = {}
+    for part in ("val", "test"):
+        report = report_on(checkpoint, data.subset(split[part]), tiers, encoder, cache_dir)
+        by_name = {row["name"]: row for row in report["rows"]}
+        half = by_name["best_single"]["cost"] / 2
+        scores[part] = {
+            "aiq": report["aiq"],
+            "knn_aiq": report["baseline_aiq"]["knn"],
+            "best_under_half_cost": max((p["quality"] for p in report["sweep"] if p["cost"] < half), default=None),
+            **{f"{tier}_{key}": by_name[tier][key] for tier in ("perf", "balanced") for key in ("quality", "cost")},
+        }
+    return scores
+
+
 def run_eval(
     data_path: Path,
     checkpoint_dir: Path,

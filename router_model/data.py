@@ -157,3 +157,13 @@ def stratified_split(
         parts["val"] += idx[n_train : n_train + n_val].tolist()
         parts["test"] += idx[n_train + n_val :].tolist()
     return {k: np.sort(np.array(v, dtype=np.int64)) for k, v in parts.items()}
+
+
+def stratified_share(idx: np.ndarray, benchmarks: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """A random `fraction` of the rows `idx`, taken benchmark by benchmark (for learning curves)."""
+    rng = np.random.default_rng(seed)
+    kept: list[int] = []
+    for name in sorted(set(benchmarks[idx].tolist())):
+        rows = idx[benchmarks[idx] == name]
+        kept += rng.permutation(rows)[: int(round(fraction * len(rows)))].tolist()
+    return np.sort(np.array(kept, dtype=np.int64))

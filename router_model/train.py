@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from router_model.checkpoint import Checkpoint, Head, round_to_float16
 from router_model.costs import CostModel
-from router_model.data import FilterReport, RouterBenchData, load_routerbench, stratified_split
+from router_model.data import FilterReport, RouterBenchData, load_routerbench, stratified_share, stratified_split
 from router_model.encoder import (
     DEFAULT_CACHE_DIR,
     ENCODER_NAME,
@@ -36,6 +36,8 @@ class TrainConfig:
     out: Path
     lambdas: tuple[float, ...] = ()  # extra per-λ heads (the paper's design); λ = 0 is always trained
     seed: int = 7
+    split_seed: int | None = None  # the split's own seed, where a study keeps one split across seeds; else `seed`
+    train_fraction: float = 1.0  # a share of the training part, taken per benchmark (learning curves)
     epochs: int = 100
     batch_size: int = 256
     lr: float = 3e-4
@@ -133,7 +135,9 @@ class Prepared:
 
 def prepare(config: TrainConfig) -> Prepared:
     data, filters = load_routerbench(config.data)
-    split = stratified_split(data.benchmarks, config.seed)
+    split = stratified_split(data.benchmarks, _split_seed(config))
+    if config.train_fraction < 1:
+        split["train"] = stratified_share(split["train"], data.benchmarks, config.train_fraction, config.seed)
     encoder = Encoder(config.max_tokens, config.cache_dir, config.precision)
     embeddings = embed_prompts(data.prompts, encoder, config.cache_dir, config.progress)
     parts = {name: data.subset(idx) for name, idx in split.items()}
@@ -224,7 +228,8 @@ def train(config: TrainConfig) -> Checkpoint:
     checkpoint.card = {
         "version": _version(checkpoint, config),
         "data": {"path": str(config.data), "sha256": file_digest(config.data), "filters": filters.__dict__},
-        "split": {"seed": config.seed, "fractions": [0.70, 0.15, 0.15], "stratified_by": "benchmark"}
+        "split": {"seed": _split_seed(config), "fractions": [0.70, 0.15, 0.15], "stratified_by": "benchmark"}
+        | ({"train_share": config.train_fraction} if config.train_fraction < 1 else {})
         | {f"n_{k}": int(len(v)) for k, v in split.items()},
         "training": {k: getattr(config, k) for k in ("epochs", "batch_size", "lr", "weight_decay", "patience", "clip")}
         | {"loss": "MSE + KL(softmax(u/0.5) || softmax(s/0.5))", "seconds": round(time.time() - started, 1)},
@@ -242,6 +247,10 @@ def train(config: TrainConfig) -> Checkpoint:
     }
     checkpoint.save(config.out)
     return checkpoint
+
+
+def _split_seed(config: TrainConfig) -> int:
+    return config.seed if config.split_seed is None else config.split_seed
 
 
 def _version(checkpoint: Checkpoint, config: TrainConfig) -> str:

@@ -18,29 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from router_model.checkpoint import Checkpoint
-from router_model.commands import report_on
-from router_model.data import load_routerbench, stratified_split
-from router_model.encoder import encoder_for
+from router_model.commands import scored_splits
 from router_model.train import TrainConfig, train
-
-
-def scored_splits(checkpoint: Checkpoint, data_path: Path, cache_dir: Path) -> dict[str, dict[str, float]]:
-    """AIQ and the perf and balanced tiers' quality and cost on the checkpoint's validation and test splits."""
-    data, _ = load_routerbench(data_path, models=checkpoint.models)
-    split = stratified_split(data.benchmarks, int(checkpoint.card["split"]["seed"]))
-    tiers = checkpoint.card["tiers_from_validation"]
-    encoder = encoder_for(checkpoint.encoder, cache_dir)
-    scores = {}
-    for part in ("val", "test"):
-        report = report_on(checkpoint, data.subset(split[part]), tiers, encoder, cache_dir)
-        by_name = {row["name"]: row for row in report["rows"]}
-        scores[part] = {
-            "aiq": report["aiq"],
-            "knn_aiq": report["baseline_aiq"]["knn"],
-            **{f"{tier}_{key}": by_name[tier][key] for tier in ("perf", "balanced") for key in ("quality", "cost")},
-        }
-    return scores
 
 
 def study(data_path: Path, windows: list[int], seeds: list[int], cache_dir: Path) -> list[dict[str, Any]]:

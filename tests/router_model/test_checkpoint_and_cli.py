@@ -1,5 +1,5 @@
-"""Train a tiny checkpoint through the CLI, reload it, and get identical scores; eval, route and the window study
-run on it."""
+"""Train a tiny checkpoint through the CLI, reload it, and get identical scores; eval, route, the window study and
+the data-size study run on it."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ import pytest
 import torch
 
 from gateway.cli import main
+from router_model import data_size_study, window_study
 from router_model.checkpoint import load_checkpoint
 from router_model.encoder import DEFAULT_CACHE_DIR
 from router_model.router import Router
-from router_model.window_study import study, summary
+from router_model.train import TrainConfig, train
 from tests.router_model.fixtures import frame
 
 
@@ -138,9 +139,41 @@ def test_attributions_sum_to_the_score_difference_from_the_baseline(tiny):
 
 def test_the_window_study_trains_and_serves_each_window_and_averages_over_seeds(tiny):
     data, _ = tiny
-    runs = study(data, windows=[16, 32], seeds=[7, 8], cache_dir=DEFAULT_CACHE_DIR)
+    runs = window_study.study(data, windows=[16, 32], seeds=[7, 8], cache_dir=DEFAULT_CACHE_DIR)
     assert [(r["window"], r["seed"]) for r in runs] == [(16, 7), (16, 8), (32, 7), (32, 8)]
     assert all(r["trained_and_served"] == (r["window"], r["window"]) for r in runs)
-    rows = {row["window"]: row for row in summary(runs)}
+    rows = {row["window"]: row for row in window_study.summary(runs)}
     assert rows[32]["test_aiq"] == pytest.approx((runs[2]["test"]["aiq"] + runs[3]["test"]["aiq"]) / 2)
     assert rows[16]["aiq_both"] == pytest.approx((rows[16]["val_aiq"] + rows[16]["test_aiq"]) / 2)
+
+
+def test_a_share_of_the_training_part_keeps_the_split_that_scores_it(tiny, tmp_path):
+    data, _ = tiny
+    full = train(TrainConfig(data=data, out=tmp_path / "full", epochs=2, ablations=False, progress=False))
+    config = TrainConfig(
+        data=data, out=tmp_path / "half", seed=8, split_seed=7, train_fraction=0.5, epochs=2, ablations=False,
+        progress=False,
+    )  # fmt: skip
+    half = train(config).card["split"]
+    assert half["seed"] == 7 and half["train_share"] == 0.5
+    assert (half["n_train"], half["n_val"], half["n_test"]) == (42, 18, 18)
+    assert (full.card["split"]["n_train"], full.card["split"]["n_test"]) == (84, 18)
+
+
+def test_the_data_size_study_scores_every_share_on_one_split_and_averages_over_seeds(tiny):
+    data, _ = tiny
+    runs = data_size_study.study(data, fractions=[0.5, 1.0], seeds=[7, 8], split_seed=7, cache_dir=DEFAULT_CACHE_DIR)
+    assert [(r["fraction"], r["seed"], r["n_train"]) for r in runs] == [
+        (0.5, 7, 42),
+        (0.5, 8, 42),
+        (1.0, 7, 84),
+        (1.0, 8, 84),
+    ]
+    for run in runs:
+        best, perf = run["test"]["best_under_half_cost"], run["test"]["perf_quality"]
+        assert best is not None and 0 <= best <= 1 and 0 <= perf <= 1
+    rows = {row["fraction"]: row for row in data_size_study.summary(runs)}
+    assert rows[0.5]["test_aiq"] == pytest.approx((runs[0]["test"]["aiq"] + runs[1]["test"]["aiq"]) / 2)
+    assert rows[1.0]["val_best_under_half_cost"] == pytest.approx(
+        (runs[2]["val"]["best_under_half_cost"] + runs[3]["val"]["best_under_half_cost"]) / 2
+    )

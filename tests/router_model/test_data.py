@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from router_model.data import apply_filters, from_frame, load_routerbench, read_frame, stratified_split
+from router_model.data import (
+    apply_filters,
+    from_frame,
+    load_routerbench,
+    read_frame,
+    stratified_share,
+    stratified_split,
+)
 from router_model.text import prompt_text, split_fewshot
 from tests.conftest import DATA_FILE
 from tests.router_model.fixtures import frame
@@ -56,6 +63,17 @@ def test_split_is_70_15_15_per_benchmark_and_reproducible():
     assert (benchmarks[split["test"]] == "a").sum() == 15
     assert np.array_equal(split["test"], stratified_split(benchmarks, seed=3)["test"])
     assert not set(split["train"]) & set(split["test"])
+
+
+def test_a_share_of_the_training_rows_is_taken_per_benchmark_and_reproducible():
+    benchmarks = np.array(["a"] * 100 + ["b"] * 40)
+    train = stratified_split(benchmarks, seed=3)["train"]
+    share = stratified_share(train, benchmarks, 0.5, seed=1)
+    assert set(share) < set(train)
+    assert [(benchmarks[share] == name).sum() for name in ("a", "b")] == [35, 14]
+    assert np.array_equal(share, stratified_share(train, benchmarks, 0.5, seed=1))
+    assert not np.array_equal(share, stratified_share(train, benchmarks, 0.5, seed=2))
+    assert np.array_equal(stratified_share(train, benchmarks, 1.0, seed=1), train)
 
 
 def test_prompt_lists_are_joined_and_fewshot_examples_split_off():
