@@ -229,7 +229,7 @@ def train(config: TrainConfig) -> Checkpoint:
         "version": _version(checkpoint, config),
         "data": {"path": str(config.data), "sha256": file_digest(config.data), "filters": filters.__dict__},
         "split": {"seed": _split_seed(config), "fractions": [0.70, 0.15, 0.15], "stratified_by": "benchmark"}
-        | ({"train_share": config.train_fraction} if config.train_fraction < 1 else {})
+        | ({"train_fraction": config.train_fraction} if config.train_fraction < 1 else {})
         | {f"n_{k}": int(len(v)) for k, v in split.items()},
         "training": {k: getattr(config, k) for k in ("epochs", "batch_size", "lr", "weight_decay", "patience", "clip")}
         | {"loss": "MSE + KL(softmax(u/0.5) || softmax(s/0.5))", "seconds": round(time.time() - started, 1)},

@@ -155,7 +155,7 @@ def test_a_share_of_the_training_part_keeps_the_split_that_scores_it(tiny, tmp_p
         progress=False,
     )  # fmt: skip
     half = train(config).card["split"]
-    assert half["seed"] == 7 and half["train_share"] == 0.5
+    assert half["seed"] == 7 and half["train_fraction"] == 0.5
     assert (half["n_train"], half["n_val"], half["n_test"]) == (42, 18, 18)
     assert (full.card["split"]["n_train"], full.card["split"]["n_test"]) == (84, 18)
 
