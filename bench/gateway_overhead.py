@@ -394,8 +394,9 @@ def main() -> None:
 
 def add_added_latency(rows: list[dict[str, Any]]) -> None:
     """Each row's latency minus the direct call's at the same concurrency: what the target adds."""
+    direct = {r["concurrency"]: r for r in rows if r["target"] == "direct"}
     for r in rows:
-        d = next(x for x in rows if x["target"] == "direct" and x["concurrency"] == r["concurrency"])
+        d = direct[r["concurrency"]]
         r["added_p50_ms"], r["added_p90_ms"], r["added_p99_ms"] = (r[k] - d[k] for k in ("p50_ms", "p90_ms", "p99_ms"))
 
 
