@@ -9,6 +9,7 @@ from pathlib import Path
 
 from gateway.registry import ConfigError, load_tiers
 from gateway.settings import DEFAULT_CHECKPOINT, DEFAULT_CONFIG_DIR, Settings
+from router_model.judge import JudgeConnection
 
 
 def _offline_environment() -> None:
@@ -52,6 +53,11 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _judge_connection() -> JudgeConnection:
+    """How the offline commands reach a checkpoint's feature judge: the gateway's LLMRANK_JUDGE_* settings."""
+    return Settings().judge_connection(os.environ)
+
+
 def _train(args: argparse.Namespace) -> int:
     from router_model.commands import TrainConfig, run_train
 
@@ -64,6 +70,8 @@ def _train(args: argparse.Namespace) -> int:
             epochs=args.epochs,
             precision=args.precision,
             serve_precision=args.serve_precision,
+            judge_model=args.judge_model,
+            judge_connection=_judge_connection(),
             **{window: getattr(args, window) for window in ("max_tokens", "serve_max_tokens") if hasattr(args, window)},
         )
     )
@@ -78,7 +86,14 @@ def _tier_lambdas(config_dir: Path) -> dict[str, float]:
 def _eval(args: argparse.Namespace) -> int:
     from router_model.commands import run_eval
 
-    run_eval(args.data, args.checkpoint, _tier_lambdas(args.config), args.json, args.plot)
+    run_eval(
+        args.data,
+        args.checkpoint,
+        _tier_lambdas(args.config),
+        args.json,
+        args.plot,
+        judge_connection=_judge_connection(),
+    )
     return 0
 
 
@@ -91,7 +106,7 @@ def _route(args: argparse.Namespace) -> int:
         print(f"llmrank: unknown tier {tier!r}; valid tiers: {', '.join(tiers.tiers)}", file=sys.stderr)
         return 2
     lam = args.lam if args.lam is not None else tiers.lambda_for(tier)
-    print(run_route(args.prompt, args.checkpoint, lam, tier))
+    print(run_route(args.prompt, args.checkpoint, lam, tier, judge_connection=_judge_connection()))
     return 0
 
 
@@ -109,7 +124,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     if not (args.backend and args.data):
         print("llmrank calibrate: --backend and --data are required without --from-feedback", file=sys.stderr)
         return 2
-    run_calibrate(args.backend, args.data, args.checkpoint, args.seed)
+    run_calibrate(args.backend, args.data, args.checkpoint, args.seed, _judge_connection())
     return 0
 
 
@@ -146,6 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=precisions,
         default="int8",
         help="encoder the router serves with (int8: ONNX Runtime)",
+    )
+    tr.add_argument(
+        "--judge-model",
+        help="a LiteLLM model that judges the rule features instead of the parsers (the paper's way; one call per "
+        "prompt, reached with LLMRANK_JUDGE_API_BASE / LLMRANK_JUDGE_API_KEY_ENV); default: parsed, no network",
     )
     tr.set_defaults(run=_train)
 

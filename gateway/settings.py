@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gateway.registry import ConfigError
 from router_model.cores import usable_cores
+from router_model.judge import JudgeConnection
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_DIR = PROJECT_ROOT / "config"
@@ -46,8 +49,27 @@ class Settings(BaseSettings):
     reload_interval_s: float = Field(2.0, gt=0)
     feedback_ttl_s: int = Field(24 * 3600, gt=0, description="how long a request id can still receive feedback")
     feedback_file: Path = Path.home() / ".cache" / "llmrank" / "feedback.jsonl"
+    # How to reach a checkpoint's LLM feature judge, where it was trained with one (`llmrank train --judge-model`);
+    # a checkpoint without one never calls it.
+    judge_api_base: str | None = None
+    judge_api_key_env: str | None = Field(
+        None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="env var holding the judge's API key"
+    )
+    judge_timeout_s: float = Field(5.0, gt=0, description="a cache miss waits this long for the judge at most")
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @property
+    def judge_configured(self) -> bool:
+        return bool(self.judge_api_base or self.judge_api_key_env)
+
+    def judge_connection(self, environ: Mapping[str, str]) -> JudgeConnection:
+        key = None
+        if self.judge_api_key_env:
+            key = environ.get(self.judge_api_key_env)
+            if not key:
+                raise ConfigError(f"LLMRANK_JUDGE_API_KEY_ENV names {self.judge_api_key_env}, which is not set")
+        return JudgeConnection(self.judge_api_base, key, self.judge_timeout_s)
 
     @property
     def models_file(self) -> Path:

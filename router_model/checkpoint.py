@@ -1,7 +1,7 @@
 """Self-describing checkpoints: `save(dir)` writes config, signals and heads; `load(dir)` rebuilds them.
 
-Layout: router.json (models, features, encoder, heads), signals.npz (neighbour bank, difficulty ridge, cost
-model), heads/<name>.pt (float16 weights), card.json (data, split, seed, λ, metrics).
+Layout: router.json (models, features, encoder, heads, the feature judge if any), signals.npz (neighbour bank,
+difficulty ridge, cost model), heads/<name>.pt (float16 weights), card.json (data, split, seed, λ, metrics).
 """
 
 from __future__ import annotations
@@ -73,6 +73,8 @@ class Checkpoint:
             "cheapest": self.cheapest,
             "heads": {name: {"lambda": h.lam, "config": asdict(h.net.config)} for name, h in self.heads.items()},
         }
+        if self.featurizer.judge_model:
+            meta["judge"] = self.featurizer.judge_model
         _write_json(directory / "router.json", meta)
         _write_json(directory / "card.json", self.card)
 
@@ -98,7 +100,7 @@ def load_checkpoint(directory: Path) -> Checkpoint:
             difficulty_cuts=arrays["difficulty_cuts"],
         )
         cost_model = CostModel(arrays["cost_intercept"], arrays["cost_per_char"])
-    featurizer = Featurizer(models, signals)
+    featurizer = Featurizer(models, signals, meta.get("judge"))
     names = [f["name"] for f in meta["features"]]
     if names != featurizer.names:
         raise ValueError(f"{directory}: checkpoint features differ from this code's features")

@@ -16,6 +16,7 @@ from router_model.data import RouterBenchData, load_routerbench, read_calibratio
 from router_model.encoder import DEFAULT_CACHE_DIR, Encoder, encoder_for
 from router_model.evaluate import evaluate, format_report, plot_pareto
 from router_model.explain import attributions
+from router_model.judge import DEFAULT_CONNECTION, JudgeConnection, judgements_for
 from router_model.router import DEFAULT_HEAD, PromptVector, Router, made_by_network
 from router_model.train import TrainConfig, embed_prompts, file_digest, predict, train
 
@@ -41,10 +42,14 @@ def report_on(
     encoder: Encoder,
     cache_dir: Path = DEFAULT_CACHE_DIR,
     progress: bool = False,
+    judge_connection: JudgeConnection = DEFAULT_CONNECTION,
 ) -> dict[str, Any]:
-    """`evaluate`'s report for `rows`, scored from their prompts with `encoder` (the one the checkpoint serves with)."""
+    """`evaluate`'s report for `rows`, scored from their prompts with `encoder` (the one the checkpoint serves with)
+    and, for a checkpoint with a feature judge, that judge's features."""
     embeddings = embed_prompts(rows.prompts, encoder, cache_dir, progress)
-    features = checkpoint.featurizer.transform(rows.prompts, embeddings)
+    judge = checkpoint.featurizer.judge_model
+    judged = judgements_for(judge, rows.prompts, judge_connection, cache_dir, progress)
+    features = checkpoint.featurizer.transform(rows.prompts, embeddings, judged=judged)
     predictions = predict(checkpoint, rows, features, embeddings)
     return evaluate(rows, predictions, tiers, checkpoint.best_single, checkpoint.cheapest)
 
@@ -77,12 +82,13 @@ def run_eval(
     json_out: Path | None = None,
     plot_out: Path | None = None,
     cache_dir: Path = DEFAULT_CACHE_DIR,
+    judge_connection: JudgeConnection = DEFAULT_CONNECTION,
 ) -> dict[str, Any]:
     checkpoint = load_checkpoint(checkpoint_dir)
     data, filters = load_routerbench(data_path, models=checkpoint.models)
     rows, scope = held_out_rows(checkpoint, data_path, data)
     encoder = encoder_for(checkpoint.encoder, cache_dir)
-    report = report_on(checkpoint, rows, tiers, encoder, cache_dir, progress=True)
+    report = report_on(checkpoint, rows, tiers, encoder, cache_dir, progress=True, judge_connection=judge_connection)
     report["scope"] = scope
     report["filters"] = filters.__dict__
     print(f"{data_path}: {scope}; filters: {filters}")
@@ -95,9 +101,16 @@ def run_eval(
     return report
 
 
-def run_route(prompt: str, checkpoint_dir: Path, lam: float, tier: str, top: int = 8) -> str:
+def run_route(
+    prompt: str,
+    checkpoint_dir: Path,
+    lam: float,
+    tier: str,
+    top: int = 8,
+    judge_connection: JudgeConnection = DEFAULT_CONNECTION,
+) -> str:
     """A person-readable routing decision over the checkpoint's model profiles."""
-    router = Router.load(checkpoint_dir)
+    router = Router.load(checkpoint_dir, judge_connection=judge_connection)
     vector = router.vectorize([prompt])[0]
     quality = router.quality([vector])[0]
     cost = router.estimated_cost([prompt])[0]
@@ -125,9 +138,15 @@ def run_route(prompt: str, checkpoint_dir: Path, lam: float, tier: str, top: int
     return "\n".join(lines)
 
 
-def run_calibrate(backend: str, data_path: Path, checkpoint_dir: Path, seed: int = 7) -> Path:
+def run_calibrate(
+    backend: str,
+    data_path: Path,
+    checkpoint_dir: Path,
+    seed: int = 7,
+    judge_connection: JudgeConnection = DEFAULT_CONNECTION,
+) -> Path:
     """Fit `backend`'s weight vector from its rows, write it beside the checkpoint, print its card."""
-    router = Router.load(checkpoint_dir)
+    router = Router.load(checkpoint_dir, judge_connection=judge_connection)
     if backend in router.checkpoint.models:
         raise ValueError(f"{backend!r} is already a trained model of {checkpoint_dir}")
     prompts, quality, cost = read_calibration_rows(data_path, backend)

@@ -1,4 +1,5 @@
-"""The named feature vector: rule-based parsers + fitted signals (difficulty, proxy solvers) on the embedding.
+"""The named feature vector: rule-based parsers + fitted signals (difficulty, proxy solvers) on the embedding. A
+featurizer trained with an LLM feature judge takes the judged rule features from it instead (judge.py).
 
 Fitted signals never see a prompt's own label: training rows get out-of-fold difficulty and leave-one-out
 neighbours, the same view a new prompt gets at inference.
@@ -62,9 +63,10 @@ class FittedSignals:
 class Featurizer:
     """Prompt text + embedding → (n, F) named features."""
 
-    def __init__(self, models: Sequence[str], signals: FittedSignals) -> None:
+    def __init__(self, models: Sequence[str], signals: FittedSignals, judge_model: str | None = None) -> None:
         self.models = tuple(models)
         self.signals = signals
+        self.judge_model = judge_model  # the LLM whose judgements stand in for parsed rule features (judge.py)
         self.infos = feature_infos(self.models)
         self._bank = signals.bank_embeddings.astype(np.float32)
         self._train_difficulty: np.ndarray | None = None  # set by fit(): out-of-fold, for the training rows only
@@ -74,7 +76,14 @@ class Featurizer:
         return [f.name for f in self.infos]
 
     @classmethod
-    def fit(cls, models: Sequence[str], embeddings: np.ndarray, quality: np.ndarray, seed: int) -> Featurizer:
+    def fit(
+        cls,
+        models: Sequence[str],
+        embeddings: np.ndarray,
+        quality: np.ndarray,
+        seed: int,
+        judge_model: str | None = None,
+    ) -> Featurizer:
         difficulty = 1.0 - _out_of_fold_mean_quality(embeddings, quality, seed)
         signals = FittedSignals(
             bank_embeddings=embeddings.astype(np.float16),
@@ -82,7 +91,7 @@ class Featurizer:
             difficulty_w=ridge(embeddings.astype(np.float64), quality.mean(axis=1)),
             difficulty_cuts=np.quantile(difficulty, [1 / 3, 2 / 3]),
         )
-        featurizer = cls(models, signals)
+        featurizer = cls(models, signals, judge_model)
         featurizer._train_difficulty = difficulty
         return featurizer
 
@@ -92,21 +101,33 @@ class Featurizer:
         embeddings: np.ndarray,
         exclude: np.ndarray | None = None,
         difficulty: np.ndarray | None = None,
+        judged: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Features for `prompts`; `exclude[i]` is the bank row of prompt i itself (training rows only)."""
+        """Features for `prompts`; `exclude[i]` is the bank row of prompt i itself (training rows only). `judged`:
+        the judge's rule features, NaN where the parsers' stand (required when the featurizer has a judge)."""
         rules = np.array([rule_features(ParsedPrompt.of(p)) for p in prompts], dtype=np.float32)
         rules = rules.reshape(len(prompts), len(RULE_FEATURES))
+        if (judged is None) != (self.judge_model is None):
+            raise ValueError(
+                f"these features are judged by {self.judge_model}: pass its judgements"
+                if self.judge_model
+                else "these features are parsed; judgements were passed for them"
+            )
+        if judged is not None:
+            rules = np.where(np.isnan(judged), rules, judged).astype(np.float32)
         if difficulty is None:
             difficulty = 1.0 - apply_ridge(self.signals.difficulty_w, embeddings.astype(np.float64))
         level = np.searchsorted(self.signals.difficulty_cuts, difficulty) / 2.0
         proxy = self.proxy_success(embeddings, exclude)
         return np.hstack([rules, difficulty[:, None], level[:, None], proxy]).astype(np.float32)
 
-    def transform_training(self, prompts: Sequence[str], embeddings: np.ndarray) -> np.ndarray:
+    def transform_training(
+        self, prompts: Sequence[str], embeddings: np.ndarray, judged: np.ndarray | None = None
+    ) -> np.ndarray:
         """Features of the training rows themselves, with out-of-fold difficulty and leave-one-out neighbours."""
         if self._train_difficulty is None:
             raise RuntimeError("transform_training needs a Featurizer made by fit()")
-        return self.transform(prompts, embeddings, np.arange(len(prompts)), self._train_difficulty)
+        return self.transform(prompts, embeddings, np.arange(len(prompts)), self._train_difficulty, judged)
 
     def proxy_success(self, embeddings: np.ndarray, exclude: np.ndarray | None = None) -> np.ndarray:
         """(n, m): similarity-weighted success rate of each model on the nearest training prompts."""

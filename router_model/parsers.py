@@ -113,9 +113,13 @@ def _english_ratio(p: ParsedPrompt) -> float:
 
 @dataclass(frozen=True)
 class RuleFeature:
+    """`measured`: a count or length of the text, always parsed; the others are judgements about the prompt that
+    an LLM judge may give instead (router_model/judge.py)."""
+
     name: str
     description: str
     compute: Callable[[ParsedPrompt], float]
+    measured: bool = False
 
 
 RULE_FEATURES: tuple[RuleFeature, ...] = (
@@ -167,16 +171,28 @@ RULE_FEATURES: tuple[RuleFeature, ...] = (
         "strength of the dominant domain's vocabulary",
         lambda p: max(f(p) for f in (_science, _math, _code, _humanities)),
     ),
-    RuleFeature("hint_long_context", "long prompt (over ~2,000 characters)", lambda p: float(len(p.text) > 2000)),
-    RuleFeature("options_count", "number of lettered options / 8", lambda p: min(1.0, _n_options(p) / 8)),
-    RuleFeature("fewshot_examples", "solved examples before the question / 10", lambda p: min(1.0, p.n_examples / 10)),
-    RuleFeature("length_normalised", "log prompt length, 0 … 1 at 32k characters", _length_normalised),
+    RuleFeature(
+        "hint_long_context", "long prompt (over ~2,000 characters)", lambda p: float(len(p.text) > 2000), measured=True
+    ),
+    RuleFeature(
+        "options_count", "number of lettered options / 8", lambda p: min(1.0, _n_options(p) / 8), measured=True
+    ),
+    RuleFeature(
+        "fewshot_examples",
+        "solved examples before the question / 10",
+        lambda p: min(1.0, p.n_examples / 10),
+        measured=True,
+    ),
+    RuleFeature("length_normalised", "log prompt length, 0 … 1 at 32k characters", _length_normalised, measured=True),
     RuleFeature(
         "query_length_normalised",
         "log question length",
         lambda p: min(1.0, math.log1p(len(p.query)) / math.log1p(32_000)),
+        measured=True,
     ),
-    RuleFeature("language_ascii_ratio", "share of ASCII characters (a proxy for English)", _english_ratio),
+    RuleFeature(
+        "language_ascii_ratio", "share of ASCII characters (a proxy for English)", _english_ratio, measured=True
+    ),
 )
 
 

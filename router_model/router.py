@@ -14,6 +14,7 @@ from threadpoolctl import threadpool_limits
 from router_model.calibrate import CALIBRATED_DIR, CalibratedProfile, file_stem, load_calibrated
 from router_model.checkpoint import Checkpoint, load_checkpoint
 from router_model.encoder import DEFAULT_CACHE_DIR, Encoder, encoder_for
+from router_model.judge import DEFAULT_CONNECTION, FeatureJudge, JudgeConnection, unjudged
 from router_model.text import embedding_text
 
 DEFAULT_HEAD = "quality"
@@ -38,13 +39,24 @@ class PromptVector:
 class Router:
     """Scores prompts with a checkpoint's heads; `quality(...)` is q̂ per model profile."""
 
-    def __init__(self, checkpoint: Checkpoint, encoder: Encoder, calibrated: Sequence[CalibratedProfile] = ()) -> None:
+    def __init__(
+        self,
+        checkpoint: Checkpoint,
+        encoder: Encoder,
+        calibrated: Sequence[CalibratedProfile] = (),
+        judge_connection: JudgeConnection = DEFAULT_CONNECTION,
+        cache_dir: Path = DEFAULT_CACHE_DIR,
+    ) -> None:
+        """`judge_connection`: how to reach the checkpoint's feature judge, where it has one (judge.py)."""
         # numpy's BLAS threads spin after each call and starve torch's on a small machine: 56 → 14 ms per prompt.
         threadpool_limits(1, user_api="blas")
         self.checkpoint = checkpoint
         self.encoder = encoder
         self.featurizer = checkpoint.featurizer
         self.calibrated = tuple(calibrated)
+        judge_model = self.featurizer.judge_model
+        self.judge = FeatureJudge(judge_model, judge_connection) if judge_model else None
+        self._cache_dir = cache_dir
         clash = set(checkpoint.models) & {c.name for c in self.calibrated}
         if clash:
             raise ValueError(f"calibrated profiles shadow trained models: {', '.join(sorted(clash))}")
@@ -60,12 +72,18 @@ class Router:
             )
 
     @classmethod
-    def load(cls, directory: Path, cache_dir: Path = DEFAULT_CACHE_DIR, threads: int | None = None) -> Router:
+    def load(
+        cls,
+        directory: Path,
+        cache_dir: Path = DEFAULT_CACHE_DIR,
+        threads: int | None = None,
+        judge_connection: JudgeConnection = DEFAULT_CONNECTION,
+    ) -> Router:
         """`threads`: the encoder's threads for one prompt (`Encoder`); None: every usable core. It changes speed
         only: the vectors and scores are the same to the bit."""
         checkpoint = load_checkpoint(directory)
         encoder = encoder_for(checkpoint.encoder, cache_dir, threads)
-        return cls(checkpoint, encoder, load_calibrated(directory))
+        return cls(checkpoint, encoder, load_calibrated(directory), judge_connection, cache_dir)
 
     @property
     def profiles(self) -> tuple[str, ...]:
@@ -79,14 +97,22 @@ class Router:
         return f"{self.checkpoint.version}+{self.encoder.variant}"
 
     def warm_up(self) -> None:
-        """One prompt through every stage and the one-thread encoder, so that no request pays for first runs."""
-        self.quality(self.vectorize(["warm up: which answer is right?"]))
+        """One prompt through every stage and the one-thread encoder, so that no request pays for first runs (the
+        feature judge, a remote call, is not asked)."""
+        judged = None if self.judge is None else unjudged()[None, :]
+        self.quality(self.vectorize(["warm up: which answer is right?"], judged=judged))
         self.encoder.encode(["warm up: which answer is right?"], narrow=True)
 
-    def vectorize(self, prompts: Sequence[str], narrow: bool = False) -> list[PromptVector]:
-        """`narrow`: encode on one thread, for prompts scored while others are (`Encoder.encode`)."""
+    def vectorize(
+        self, prompts: Sequence[str], narrow: bool = False, judged: np.ndarray | None = None
+    ) -> list[PromptVector]:
+        """`narrow`: encode on one thread, for prompts scored while others are (`Encoder.encode`). `judged`: the
+        judge's rows for these prompts where the caller asked it already (the gateway does, off the scoring
+        threads); otherwise a router with a judge asks it here."""
+        if judged is None and self.judge is not None:
+            judged = self.judge.judge_many(prompts, self._cache_dir)
         embeddings = self.encoder.encode([embedding_text(p) for p in prompts], narrow=narrow)
-        features = self.featurizer.transform(prompts, embeddings)
+        features = self.featurizer.transform(prompts, embeddings, judged=judged)
         return [PromptVector(f, e) for f, e in zip(features, embeddings, strict=True)]
 
     @torch.inference_mode()

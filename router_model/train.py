@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,6 +25,7 @@ from router_model.encoder import (
 )
 from router_model.evaluate import Predictions, evaluate, sweep
 from router_model.features import Featurizer
+from router_model.judge import DEFAULT_CONNECTION, JudgeConnection, judgements_for, without_judgement
 from router_model.loss import llmrank_loss, utility
 from router_model.model import LLMRankConfig, LLMRankNet
 from router_model.text import embedding_text
@@ -49,6 +51,8 @@ class TrainConfig:
     serve_max_tokens: int = SERVED_MAX_TOKENS  # the window the router serves with; tiers and test metrics use it
     serve_precision: Precision = "int8"  # the encoder the router serves with; tiers and test metrics use it
     ablations: bool = True
+    judge_model: str | None = None  # an LLM that judges the rule features instead of the parsers (judge.py)
+    judge_connection: JudgeConnection = DEFAULT_CONNECTION
     cache_dir: Path = DEFAULT_CACHE_DIR
     progress: bool = True
 
@@ -120,13 +124,17 @@ def predict(checkpoint: Checkpoint, data: RouterBenchData, features: np.ndarray,
 
 @dataclass(frozen=True)
 class Prepared:
-    """The filtered data, its split and the question embeddings of each part."""
+    """The filtered data, its split, and the question embeddings and judged rule features (with a judge) of each
+    part."""
 
     data: RouterBenchData
     filters: FilterReport
     split: dict[str, np.ndarray]
     parts: dict[str, RouterBenchData]
     embeddings: dict[str, np.ndarray]
+    judge_model: str | None = None
+    judged: dict[str, np.ndarray] = field(default_factory=dict)  # by part; empty without a judge
+    judge_failures: int = 0  # prompts the judge gave nothing for (parsed features stand in)
 
     def select_models(self, models: tuple[str, ...]) -> Prepared:
         parts = {name: part.select_models(models) for name, part in self.parts.items()}
@@ -141,16 +149,27 @@ def prepare(config: TrainConfig) -> Prepared:
     encoder = Encoder(config.max_tokens, config.cache_dir, config.precision)
     embeddings = embed_prompts(data.prompts, encoder, config.cache_dir, config.progress)
     parts = {name: data.subset(idx) for name, idx in split.items()}
-    return Prepared(data, filters, split, parts, {name: embeddings[idx] for name, idx in split.items()})
+    prepared = Prepared(data, filters, split, parts, {name: embeddings[idx] for name, idx in split.items()})
+    judged = judgements_for(
+        config.judge_model, data.prompts, config.judge_connection, config.cache_dir, config.progress
+    )
+    if judged is None:
+        return prepared
+    return replace(
+        prepared,
+        judge_model=config.judge_model,
+        judged={name: judged[idx] for name, idx in split.items()},
+        judge_failures=without_judgement(judged),
+    )
 
 
 def featurize(prepared: Prepared, seed: int) -> tuple[Featurizer, dict[str, np.ndarray], dict[str, Arrays]]:
     """Fit the featurizer on the training part; features and tensors for every part."""
-    parts, emb = prepared.parts, prepared.embeddings
-    featurizer = Featurizer.fit(prepared.data.models, emb["train"], parts["train"].quality, seed)
-    features = {"train": featurizer.transform_training(parts["train"].prompts, emb["train"])}
+    parts, emb, judged = prepared.parts, prepared.embeddings, prepared.judged
+    featurizer = Featurizer.fit(prepared.data.models, emb["train"], parts["train"].quality, seed, prepared.judge_model)
+    features = {"train": featurizer.transform_training(parts["train"].prompts, emb["train"], judged.get("train"))}
     for name in ("val", "test"):
-        features[name] = featurizer.transform(parts[name].prompts, emb[name])
+        features[name] = featurizer.transform(parts[name].prompts, emb[name], judged=judged.get(name))
     arrays = {
         name: Arrays(
             torch.from_numpy(features[name]),
@@ -174,7 +193,7 @@ def served_inputs(
     for name in ("val", "test"):
         prompts = prepared.parts[name].prompts
         emb = embed_prompts(prompts, encoder, config.cache_dir, config.progress)
-        served[name] = (featurizer.transform(prompts, emb), emb)
+        served[name] = (featurizer.transform(prompts, emb, judged=prepared.judged.get(name)), emb)
     return served
 
 
@@ -235,6 +254,7 @@ def train(config: TrainConfig) -> Checkpoint:
         | {"loss": "MSE + KL(softmax(u/0.5) || softmax(s/0.5))", "seconds": round(time.time() - started, 1)},
         "heads": {name: {"lambda": h.lam} for name, h in heads.items()},
         "encoder": checkpoint.encoder,
+        **_judge_card(prepared),
         "design": "quality head ranked by q̂ − λ·ĉ (any λ at inference); per-λ heads only with --lambda",
         "tiers_from_validation": tiers,
         "validation_curve": val_curve,
@@ -247,6 +267,13 @@ def train(config: TrainConfig) -> Checkpoint:
     }
     checkpoint.save(config.out)
     return checkpoint
+
+
+def _judge_card(prepared: Prepared) -> dict[str, Any]:
+    """The card's `judge` entry, where a judge gave the rule features: its model and the prompts it failed on."""
+    if prepared.judge_model is None:
+        return {}
+    return {"judge": {"model": prepared.judge_model, "prompts_without_judgement": prepared.judge_failures}}
 
 
 def _split_seed(config: TrainConfig) -> int:

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from gateway.app import create_app  # noqa: E402
 from gateway.logs import send_structlog_to_stdlib  # noqa: E402
 from gateway.settings import DEFAULT_CHECKPOINT, DEFAULT_CONFIG_DIR, Settings  # noqa: E402
+from router_model.judge import JudgeConnection  # noqa: E402
 from router_model.router import Router  # noqa: E402
+from router_model.train import TrainConfig, train  # noqa: E402
+from tests.router_model.fixtures import write_tiny_routerbench  # noqa: E402
 from tests.support.servers import serve  # noqa: E402
 from tests.support.upstream import UpstreamControl, build_upstream  # noqa: E402
 
@@ -34,6 +39,39 @@ DATA_FILE = Path(__file__).resolve().parents[2] / "shared" / "data" / "routerben
 @pytest.fixture(scope="session")
 def router() -> Router:
     return Router.load(DEFAULT_CHECKPOINT)
+
+
+# The feature judge of `judged_checkpoint`, as the test upstream's backend "judge" plays it.
+JUDGE_MODEL = "openai/judge-mini"
+JUDGE_REPLY = {"task_code_generation": 1, "knowledge_code": 0.75, "output_code": True, "options_count": 1}
+
+
+@dataclass(frozen=True)
+class JudgedCheckpoint:
+    path: Path
+    cache_dir: Path  # its encoder weights and the judgements made in training
+    judge_calls: int  # requests the judge got while it was trained
+
+
+@pytest.fixture(scope="session")
+def judged_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> JudgedCheckpoint:
+    """A tiny checkpoint whose rule features were judged by JUDGE_MODEL, which answered JUDGE_REPLY to every prompt."""
+    root = tmp_path_factory.mktemp("judged")
+    control = UpstreamControl(content={"judge": json.dumps(JUDGE_REPLY)})
+    with serve(build_upstream(control)) as base:
+        config = TrainConfig(
+            data=write_tiny_routerbench(root / "tiny.parquet"),
+            out=root / "checkpoint",
+            epochs=3,
+            ablations=False,
+            progress=False,
+            serve_precision="fp32",
+            judge_model=JUDGE_MODEL,
+            judge_connection=JudgeConnection(api_base=f"{base}/b/judge/v1"),
+            cache_dir=root / "cache",
+        )
+        train(config)
+    return JudgedCheckpoint(config.out, config.cache_dir, len(control.received))
 
 
 @pytest.fixture()

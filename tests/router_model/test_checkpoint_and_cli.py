@@ -17,20 +17,13 @@ from router_model.checkpoint import load_checkpoint
 from router_model.encoder import DEFAULT_CACHE_DIR
 from router_model.router import Router
 from router_model.train import TrainConfig, train
-from tests.router_model.fixtures import frame
+from tests.router_model.fixtures import frame, write_tiny_routerbench
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny")
-    rng = np.random.default_rng(0)
-    rows = []
-    for bench, template in (("code", "Write a function to {} a list."), ("quiz", "Which is {}?\nA) x\nB) y\nAnswer:")):
-        for i in range(60):
-            big, small = 1.0, float(rng.random() < (0.8 if bench == "quiz" else 0.2))
-            rows.append((bench, template.format(f"item{i}"), big, small, 0.01, 0.0005))
-    data = root / "tiny.parquet"
-    frame(rows).to_parquet(data)
+    data = write_tiny_routerbench(root / "tiny.parquet")
     out = root / "ckpt"
     assert main(["train", "--data", str(data), "--out", str(out), "--epochs", "3", "--lambda", "1000"]) == 0
     return data, out

@@ -4,7 +4,8 @@ Backends reach it at `{base}/b/<name>/v1`; `behaviour[name]` picks what that bac
 "error429", "error400" (its message echoes the caller's key, as some servers' do), "redirect" (a 307 to the
 "trap" backend), "hang", "invalid_json", "close_midstream", "no_usage" (no usage in answers, and none in streams
 even when asked for, as some OpenAI-compatible servers do), "running_usage" (a stream asked for usage carries the
-usage so far on every chunk, then the total); `chunk_delay_s` spaces streamed chunks; every request
+usage so far on every chunk, then the total); `content[name]` is what that backend answers, or a function of the
+request body that gives it (default "answer from <name>"); `chunk_delay_s` spaces streamed chunks; every request
 body is recorded in `received`, and its authorization and user-agent headers in `authorization` and `user_agents`.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +27,7 @@ from starlette.routing import Route
 @dataclass
 class UpstreamControl:
     behaviour: dict[str, str] = field(default_factory=dict)
+    content: dict[str, str | Callable[[dict[str, Any]], str]] = field(default_factory=dict)
     chunk_delay_s: float = 0.0
     chunks: int = 5
     received: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
@@ -78,7 +81,8 @@ def build_upstream(control: UpstreamControl) -> Starlette:
         if body.get("stream"):
             usage = mode != "no_usage" and bool((body.get("stream_options") or {}).get("include_usage"))
             return StreamingResponse(stream(name, mode, usage), media_type="text/event-stream")
-        answer = completion(name, f"answer from {name}")
+        content = control.content.get(name, f"answer from {name}")
+        answer = completion(name, content(body) if callable(content) else content)
         if mode == "no_usage":
             del answer["usage"]
         return JSONResponse(answer)
