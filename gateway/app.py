@@ -40,14 +40,19 @@ def create_app(settings: Settings, router: Router | None = None, environ: Mappin
     environ = os.environ if environ is None else environ
     profiles = router.profiles if router is not None else _checkpoint_profiles(settings)
     config = ConfigStore(settings.models_file, settings.tiers_file, profiles, environ, metrics)
+    judge_connection = settings.judge_connection(environ)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         loaded = (
             router
             if router is not None
-            else await asyncio.to_thread(Router.load, settings.checkpoint, threads=settings.scoring_threads)
+            else await asyncio.to_thread(
+                Router.load, settings.checkpoint, threads=settings.scoring_threads, judge_connection=judge_connection
+            )
         )
+        if settings.judge_configured and loaded.judge is None:
+            log.warning("judge_unused", reason="the checkpoint's rule features are parsed, not judged")
         await asyncio.to_thread(loaded.warm_up)
         await asyncio.to_thread(upstream_warm_up)
         freeze_startup_objects()
@@ -70,7 +75,12 @@ def create_app(settings: Settings, router: Router | None = None, environ: Mappin
             metrics=metrics,
         )
         watcher = asyncio.create_task(config.watch(settings.reload_interval_s))
-        log.info("ready", backends=[b.name for b in config.current.registry.enabled], router=loaded.version)
+        log.info(
+            "ready",
+            backends=[b.name for b in config.current.registry.enabled],
+            router=loaded.version,
+            judge=loaded.judge.model if loaded.judge else None,
+        )
         try:
             yield
         finally:

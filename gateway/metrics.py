@@ -68,6 +68,12 @@ class Metrics:
             buckets=QUALITY_BUCKETS,
             registry=r,
         )
+        self.judge = Counter(
+            "llmrank_feature_judge",
+            "LLM feature-judge calls on cache misses (a failed one: parsed features stand in)",
+            ["result"],
+            registry=r,
+        )
         self.cooldowns = Counter("llmrank_cooldowns", "times a failing backend was set aside", ["backend"], registry=r)
         self.config_reloads = Counter("llmrank_config_reloads", "registry reloads", ["result"], registry=r)
         self.redis_up = Gauge("llmrank_redis_up", "1 when the feature cache reaches Redis", registry=r)

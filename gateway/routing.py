@@ -9,14 +9,18 @@ from typing import Literal
 
 import anyio
 import numpy as np
+import structlog
 
 from gateway.cache import FeatureCache, LRUCache
 from gateway.config_store import GatewayConfig
 from gateway.conversation import cache_key
 from gateway.metrics import Metrics
 from gateway.registry import Backend
+from router_model.judge import JudgeError, unjudged
 from router_model.policy import ranking
 from router_model.router import PromptVector, Router
+
+log = structlog.get_logger(__name__)
 
 CacheResult = Literal["hit", "miss"]
 
@@ -96,16 +100,32 @@ class RoutingEngine:
         The network runs here, on the event loop: it takes 0.3 ms, but in a worker thread each of its dozen torch
         ops lets go of the GIL and then waits for a busy loop to hand it back (up to Python's 5 ms switch
         interval each)."""
+        judged = await self._judged(text)
         self._misses_in_flight += 1
         try:
             narrow = self._misses_in_flight > 1
-            vector = await anyio.to_thread.run_sync(self._vectorize, text, narrow, limiter=self._scoring_slots)
+            vector = await anyio.to_thread.run_sync(self._vectorize, text, narrow, judged, limiter=self._scoring_slots)
         finally:
             self._misses_in_flight -= 1
         predicted = self.router.quality([vector])[0]
-        self._predicted.set(key, predicted)
-        self.cache.set(key, vector.to_bytes())
+        if judged is None or not np.isnan(judged).all():  # a failed judgement is not kept: the next miss asks again
+            self._predicted.set(key, predicted)
+            self.cache.set(key, vector.to_bytes())
         return vector, predicted
+
+    async def _judged(self, text: str) -> np.ndarray | None:
+        """The judge's rule features for a prompt, where the router has a judge; a row of NaN (the parsers stand in)
+        when it fails, so that a judge's fault slows or coarsens routing but never fails a request."""
+        if self.router.judge is None:
+            return None
+        try:
+            judged = await self.router.judge.judge(text)
+        except JudgeError as exc:
+            self.metrics.judge.labels("failed").inc()
+            log.warning("judge_failed", model=self.router.judge.model, error=str(exc))
+            return unjudged()
+        self.metrics.judge.labels("ok").inc()
+        return judged
 
     def _remembered_quality(self, key: str, vector: PromptVector) -> np.ndarray:
         predicted = self._predicted.get(key)
@@ -114,8 +134,8 @@ class RoutingEngine:
             self._predicted.set(key, predicted)
         return predicted
 
-    def _vectorize(self, text: str, narrow: bool) -> PromptVector:
-        return self.router.vectorize([text], narrow=narrow)[0]
+    def _vectorize(self, text: str, narrow: bool, judged: np.ndarray | None) -> PromptVector:
+        return self.router.vectorize([text], narrow=narrow, judged=None if judged is None else judged[None, :])[0]
 
     async def decide(
         self, text: str, prompt_tokens: int, output_tokens: int, config: GatewayConfig, tier: str

@@ -1,4 +1,5 @@
-"""The boundary to LiteLLM: the only module that imports it. Calls, prices, token counts, error mapping."""
+"""The boundary to LiteLLM: the only module of the gateway that imports it (the router's optional feature judge,
+router_model/judge.py, is the other caller). Calls, prices, token counts, error mapping."""
 
 from __future__ import annotations
 

@@ -86,10 +86,10 @@ def test_a_burst_of_one_new_prompt_encodes_it_once(gateway_factory, upstream, ro
     encoded = []
     vectorize = router.vectorize
 
-    def slow_vectorize(prompts, narrow=False):
+    def slow_vectorize(prompts, narrow=False, judged=None):
         encoded.extend(p for p in prompts if p == prompt)
         time.sleep(0.5)  # keeps the first encode in flight while the burst arrives
-        return vectorize(prompts, narrow=narrow)
+        return vectorize(prompts, narrow=narrow, judged=judged)
 
     monkeypatch.setattr(router, "vectorize", slow_vectorize)
     base, _ = upstream

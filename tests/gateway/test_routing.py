@@ -21,13 +21,13 @@ def engine_with_gated_encoder(router, monkeypatch, failures: int = 0, slots: int
     narrows = [] if narrows is None else narrows
     vectorize = router.vectorize
 
-    def gated(prompts, narrow=False):
+    def gated(prompts, narrow=False, judged=None):
         calls.append(prompts[0])
         narrows.append(narrow)
         gate.wait(10)
         if len(calls) <= failures:
             raise RuntimeError("encoder failed")
-        return vectorize(prompts, narrow=narrow)
+        return vectorize(prompts, narrow=narrow, judged=judged)
 
     monkeypatch.setattr(router, "vectorize", gated)
     cache = FeatureCache(RedisLink(None), ttl_s=60, max_entries=100)
