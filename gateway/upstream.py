@@ -31,6 +31,10 @@ from gateway.registry import Backend, ConfigError
 
 log = structlog.get_logger(__name__)
 
+# LiteLLM prints a "Give Feedback / Get Help" banner to stdout on every failed call, between the JSON log lines; the
+# gateway logs each failure itself.
+litellm.suppress_debug_info = True
+
 DEMO_REPLY = "This is a demo answer from {name}, routed by LLMRank. Configure real backends in config/models.yaml."
 TOKENIZER_MODEL = "gpt-3.5-turbo"
 

@@ -188,10 +188,12 @@ class JudgementStore:
 
 
 def _litellm() -> Any:
-    """LiteLLM, imported on first use (a second or two) and told to read its bundled price map, not the network's."""
+    """LiteLLM, imported on first use (a second or two), told to read its bundled price map rather than the
+    network's, and not to print a banner on each failed call (judge_many counts them)."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
 
+    litellm.suppress_debug_info = True
     return litellm
 
 

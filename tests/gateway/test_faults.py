@@ -32,7 +32,7 @@ def ask(url: str, prompt: str = WINO, tier: str = "perf", **kwargs):  # type: ig
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize("failure", ["error500", "error429", "invalid_json"])
-def test_failed_backend_falls_back_to_the_next_by_utility(gateway_factory, upstream, failure, transport):
+def test_failed_backend_falls_back_to_the_next_by_utility(gateway_factory, upstream, failure, transport, capfd):
     base, control = upstream
     control.behaviour["strong"] = failure
     url = gateway_factory(standard_backends(base, transport))
@@ -42,6 +42,7 @@ def test_failed_backend_falls_back_to_the_next_by_utility(gateway_factory, upstr
     assert [name for name, _ in control.received] == ["strong", "mid"]
     metrics = httpx.get(f"{url}/metrics").text
     assert 'llmrank_fallbacks_total{backend="strong"' in metrics
+    assert capfd.readouterr().out == ""  # the failure is in the gateway's log lines only, not printed beside them
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
