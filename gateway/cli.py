@@ -76,6 +76,11 @@ def _train(args: argparse.Namespace) -> int:
         )
     )
     print(f"wrote {args.out} (version {card['version']}); tiers from validation: {card['tiers_from_validation']}")
+    if "judge" in card:
+        judge = card["judge"]
+        print(
+            f"features judged by {judge['model']}; parsed for {judge['prompts_without_judgement']} prompts it failed on"
+        )
     return 0
 
 
