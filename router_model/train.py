@@ -56,6 +56,10 @@ class TrainConfig:
     cache_dir: Path = DEFAULT_CACHE_DIR
     progress: bool = True
 
+    def __post_init__(self) -> None:
+        if not 0 < self.train_fraction <= 1:
+            raise ValueError(f"train_fraction must be in (0, 1]; got {self.train_fraction}")
+
 
 @dataclass(frozen=True)
 class Arrays:

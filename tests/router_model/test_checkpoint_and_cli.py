@@ -153,6 +153,12 @@ def test_a_share_of_the_training_part_keeps_the_split_that_scores_it(tiny, tmp_p
     assert (full.card["split"]["n_train"], full.card["split"]["n_test"]) == (84, 18)
 
 
+@pytest.mark.parametrize("fraction", [0.0, -0.5, 1.5])
+def test_a_training_share_outside_zero_to_one_is_refused(tiny, tmp_path, fraction):
+    with pytest.raises(ValueError, match="train_fraction must be in"):
+        TrainConfig(data=tiny[0], out=tmp_path, train_fraction=fraction)
+
+
 def test_the_data_size_study_scores_every_share_on_one_split_and_averages_over_seeds(tiny):
     data, _ = tiny
     runs = data_size_study.study(data, fractions=[0.5, 1.0], seeds=[7, 8], split_seed=7, cache_dir=DEFAULT_CACHE_DIR)
