@@ -123,7 +123,7 @@ class FeatureJudge:
         an interruption) asks only for what is missing. Failed prompts are not kept, so a later run asks again.
         """
         store = JudgementStore(cache_dir, self.model)
-        rows = np.stack([store.get(p) for p in prompts]) if prompts else unjudged()[None, :0]
+        rows = np.array([store.get(p) for p in prompts], dtype=np.float32).reshape(len(prompts), len(RULE_FEATURES))
         missing = [i for i, row in enumerate(rows) if np.isnan(row).all()]
         if missing:
             asyncio.run(self._judge_into(rows, missing, prompts, store, progress))
@@ -161,16 +161,20 @@ def without_judgement(rows: np.ndarray) -> int:
 
 
 class JudgementStore:
-    """One judge model's judgements by prompt, as JSON lines under `cache_dir/judged/`."""
+    """One judge model's judgements by prompt, as JSON lines under `cache_dir/judged/`. A last line cut short (a run
+    killed while writing it) is dropped, and that prompt is asked again."""
 
     def __init__(self, cache_dir: Path, model: str) -> None:
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", model)
         self.path = cache_dir / "judged" / f"{slug}.jsonl"
         self._rows: dict[str, dict[str, float]] = {}
-        if self.path.exists():
-            for line in self.path.read_text().splitlines():
-                entry = json.loads(line)
-                self._rows[entry["prompt_sha256"]] = entry["features"]
+        text = self.path.read_text() if self.path.exists() else ""
+        if text and not text.endswith("\n"):
+            text = text[: text.rfind("\n") + 1]
+            self.path.write_text(text)
+        for line in text.splitlines():
+            entry = json.loads(line)
+            self._rows[entry["prompt_sha256"]] = entry["features"]
 
     def get(self, prompt: str) -> np.ndarray:
         row = unjudged()

@@ -100,6 +100,20 @@ def test_judge_many_asks_once_per_prompt_through_litellm_and_keeps_the_answers(u
     assert np.isnan(rows[:, COLUMN["options_count"]]).all() and without_judgement(rows) == 0
     again = judge.judge_many([*prompts, "One more prompt."], tmp_path)
     assert len(control.received) == 4 and np.array_equal(again[:3], rows, equal_nan=True)
+    assert judge.judge_many([], tmp_path).shape == (0, len(RULE_FEATURES))
+
+
+def test_a_judgement_cut_short_on_disk_is_asked_for_again(upstream, tmp_path):
+    base, control = upstream
+    control.content["judge"] = json.dumps(JUDGE_REPLY)
+    judge = FeatureJudge(JUDGE_MODEL, JudgeConnection(api_base=f"{base}/b/judge/v1"))
+    judge.judge_many([QUIZ, "Say hi."], tmp_path)
+    [store] = (tmp_path / "judged").iterdir()
+    store.write_text(store.read_text()[:-20])  # the second line, half written
+    rows = judge.judge_many([QUIZ, "Say hi."], tmp_path)
+    assert len(control.received) == 3 and without_judgement(rows) == 0
+    assert np.array_equal(judge.judge_many([QUIZ, "Say hi."], tmp_path), rows, equal_nan=True)
+    assert len(control.received) == 3 and len(store.read_text().splitlines()) == 2
 
 
 def test_a_failing_judge_leaves_the_parsers_in_place_and_is_asked_again_next_time(upstream, tmp_path):
