@@ -21,7 +21,10 @@ def free_port() -> int:
 @contextmanager
 def serve(app: Callable[..., Any], port: int | None = None) -> Iterator[str]:
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on")
+    # a request still running at shutdown (an upstream told to hang) is cancelled after 1 s, not waited for
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=1
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
