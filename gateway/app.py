@@ -66,7 +66,14 @@ def create_app(settings: Settings, router: Router | None = None, environ: Mappin
         app.state.services = Services(
             settings=settings,
             config=config,
-            engine=RoutingEngine(loaded, cache, metrics, settings.cache_max_entries, settings.scoring_slots),
+            engine=RoutingEngine(
+                loaded,
+                cache,
+                metrics,
+                settings.cache_max_entries,
+                settings.scoring_slots,
+                Cooldowns(settings.cooldown_failures, settings.cooldown_s),
+            ),
             dispatcher=Dispatcher(
                 upstream, direct, metrics, Cooldowns(settings.cooldown_failures, settings.cooldown_s)
             ),

@@ -70,7 +70,8 @@ class Metrics:
         )
         self.judge = Counter(
             "llmrank_feature_judge",
-            "LLM feature-judge calls on cache misses (a failed one: parsed features stand in)",
+            "LLM feature judge on cache misses: ok, failed or skipped (cooling down); parsed features stand in for "
+            "the last two",
             ["result"],
             registry=r,
         )

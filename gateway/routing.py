@@ -14,6 +14,7 @@ import structlog
 from gateway.cache import FeatureCache, LRUCache
 from gateway.config_store import GatewayConfig
 from gateway.conversation import cache_key
+from gateway.cooldown import Cooldowns
 from gateway.metrics import Metrics
 from gateway.registry import Backend
 from router_model.judge import JudgeError, unjudged
@@ -49,11 +50,20 @@ class Decision:
 
 class RoutingEngine:
     def __init__(
-        self, router: Router, cache: FeatureCache, metrics: Metrics, memo_entries: int = 10_000, slots: int = 1
+        self,
+        router: Router,
+        cache: FeatureCache,
+        metrics: Metrics,
+        memo_entries: int = 10_000,
+        slots: int = 1,
+        judge_cooldowns: Cooldowns | None = None,
     ) -> None:
+        """`judge_cooldowns`: when the router's feature judge keeps failing, misses stop waiting for it a while
+        (None: it is asked on every miss)."""
         self.router = router
         self.cache = cache
         self.metrics = metrics
+        self._judge_cooldowns = judge_cooldowns or Cooldowns(failures=1, period_s=0.0)
         self._profile_index = {p: i for i, p in enumerate(router.profiles)}
         self._scoring_slots = anyio.CapacityLimiter(slots)
         # the network's output per cached prompt: a repeated prompt skips the forward pass, whose weights a
@@ -115,15 +125,23 @@ class RoutingEngine:
 
     async def _judged(self, text: str) -> np.ndarray | None:
         """The judge's rule features for a prompt, where the router has a judge; a row of NaN (the parsers stand in)
-        when it fails, so that a judge's fault slows or coarsens routing but never fails a request."""
-        if self.router.judge is None:
+        when it fails or is cooling down after failures in a row, so that a judge's fault coarsens routing, and slows
+        it only until the cool-down starts, but never fails a request."""
+        judge = self.router.judge
+        if judge is None:
             return None
+        name = f"judge:{judge.model}"
+        if self._judge_cooldowns.cooling(name):
+            self.metrics.judge.labels("skipped").inc()
+            return unjudged()
         try:
-            judged = await self.router.judge.judge(text)
+            judged = await judge.judge(text)
         except JudgeError as exc:
             self.metrics.judge.labels("failed").inc()
-            log.warning("judge_failed", model=self.router.judge.model, error=str(exc))
+            log.warning("judge_failed", model=judge.model, error=str(exc))
+            self._judge_cooldowns.failed(name)
             return unjudged()
+        self._judge_cooldowns.succeeded(name)
         self.metrics.judge.labels("ok").inc()
         return judged
 

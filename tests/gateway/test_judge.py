@@ -61,9 +61,9 @@ def judged_gateway(
         yield start
 
 
-def ask(url: str) -> httpx.Headers:
+def ask(url: str, prompt: str = PROMPT) -> httpx.Headers:
     client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0, timeout=30)
-    raw = client.chat.completions.with_raw_response.create(model="auto", messages=[{"role": "user", "content": PROMPT}])
+    raw = client.chat.completions.with_raw_response.create(model="auto", messages=[{"role": "user", "content": prompt}])
     assert (raw.parse().choices[0].message.content or "").startswith("answer from ")
     return raw.headers
 
@@ -100,6 +100,21 @@ def test_a_failing_judge_does_not_fail_the_request_and_its_prompt_is_asked_about
     assert 'llmrank_feature_judge_total{result="failed"} 2.0' in httpx.get(f"{url}/metrics").text
     assert redis_db.keys("llmrank:features:*") == []
     assert "judge_failed" in caplog.text and JUDGE_KEY not in caplog.text
+
+
+def test_a_judge_that_hangs_is_waited_for_until_its_time_out_and_then_skipped_while_it_cools_down(
+    judged_gateway, upstream
+):
+    _, control = upstream
+    control.behaviour["judge"] = "hang"
+    url = judged_gateway(judge_timeout_s=0.5, cooldown_failures=2, cooldown_s=60)
+    slow = [float(ask(url, f"{PROMPT} ({i})")["x-llmrank-route-ms"]) for i in range(2)]
+    fast = [float(ask(url, f"{PROMPT} ({i})")["x-llmrank-route-ms"]) for i in range(2, 4)]
+    assert min(slow) >= 500 and max(fast) < 500
+    assert len(judge_requests(control)) == 2
+    metrics = httpx.get(f"{url}/metrics").text
+    assert 'llmrank_feature_judge_total{result="failed"} 2.0' in metrics
+    assert 'llmrank_feature_judge_total{result="skipped"} 2.0' in metrics
 
 
 def test_a_judge_key_env_var_that_is_not_set_stops_start_up(judged_checkpoint, tmp_path):
