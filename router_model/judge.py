@@ -161,12 +161,14 @@ def without_judgement(rows: np.ndarray) -> int:
 
 
 class JudgementStore:
-    """One judge model's judgements by prompt, as JSON lines under `cache_dir/judged/`. A last line cut short (a run
-    killed while writing it) is dropped, and that prompt is asked again."""
+    """One judge model's judgements by prompt, as JSON lines under `cache_dir/judged/`, in a file per model and
+    question asked (INSTRUCTIONS: a change to the features' names or descriptions starts afresh). A last line cut
+    short (a run killed while writing it) is dropped, and that prompt is asked again."""
 
     def __init__(self, cache_dir: Path, model: str) -> None:
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", model)
-        self.path = cache_dir / "judged" / f"{slug}.jsonl"
+        asked = hashlib.sha256(INSTRUCTIONS.encode()).hexdigest()[:12]
+        self.path = cache_dir / "judged" / f"{slug}-{asked}.jsonl"
         self._rows: dict[str, dict[str, float]] = {}
         text = self.path.read_text() if self.path.exists() else ""
         if text and not text.endswith("\n"):

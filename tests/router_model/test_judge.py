@@ -11,6 +11,7 @@ import torch
 
 from gateway.registry import ConfigError
 from gateway.settings import Settings
+from router_model import judge as judge_module
 from router_model.features import Featurizer
 from router_model.judge import (
     INSTRUCTIONS,
@@ -197,3 +198,13 @@ def test_a_judge_that_agrees_with_the_parsers_trains_the_same_network(upstream, 
     assert judged.card["validation_curve"] == parsed.card["validation_curve"]
     for name, tensor in parsed.heads["quality"].net.state_dict().items():
         assert torch.equal(tensor, judged.heads["quality"].net.state_dict()[name])
+
+
+def test_judgements_kept_for_other_instructions_are_not_reused(upstream, tmp_path, monkeypatch):
+    base, control = upstream
+    control.content["judge"] = json.dumps(JUDGE_REPLY)
+    judge = FeatureJudge(JUDGE_MODEL, JudgeConnection(api_base=f"{base}/b/judge/v1"))
+    judge.judge_many([QUIZ], tmp_path)
+    monkeypatch.setattr(judge_module, "INSTRUCTIONS", INSTRUCTIONS + "\n- task_translation: asks for a translation")
+    judge.judge_many([QUIZ], tmp_path)
+    assert len(control.received) == 2 and len(list((tmp_path / "judged").iterdir())) == 2
