@@ -13,7 +13,8 @@ log = structlog.get_logger(__name__)
 
 
 class Cooldowns:
-    """`failures` retriable errors in a row put a backend on ice for `period_s`; one success clears its count."""
+    """`failures` retriable errors in a row put a backend on ice for `period_s`; one success clears its count. A
+    `period_s` of 0 turns cool-downs off."""
 
     def __init__(self, failures: int, period_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.failures = failures
@@ -32,6 +33,8 @@ class Cooldowns:
 
     def failed(self, name: str) -> bool:
         """Record a failure; True when it starts a cool-down."""
+        if self.period_s <= 0:
+            return False
         self._streak[name] = self._streak.get(name, 0) + 1
         if self._streak[name] < self.failures:
             return False

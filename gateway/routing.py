@@ -59,11 +59,11 @@ class RoutingEngine:
         judge_cooldowns: Cooldowns | None = None,
     ) -> None:
         """`judge_cooldowns`: when the router's feature judge keeps failing, misses stop waiting for it a while
-        (None: it is asked on every miss)."""
+        (None: it is asked on every miss, as with LLMRANK_COOLDOWN_S=0)."""
         self.router = router
         self.cache = cache
         self.metrics = metrics
-        self._judge_cooldowns = judge_cooldowns or Cooldowns(failures=1, period_s=0.0)
+        self._judge_cooldowns = judge_cooldowns or Cooldowns(failures=1, period_s=0)
         self._profile_index = {p: i for i, p in enumerate(router.profiles)}
         self._scoring_slots = anyio.CapacityLimiter(slots)
         # the network's output per cached prompt: a repeated prompt skips the forward pass, whose weights a

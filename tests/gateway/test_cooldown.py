@@ -25,3 +25,9 @@ def test_when_every_candidate_is_cooling_all_are_still_tried():
     cooldowns.failed("a")
     cooldowns.failed("b")
     assert cooldowns.available([A, B]) == [A, B]
+
+
+def test_a_period_of_zero_turns_cool_downs_off():
+    cooldowns = Cooldowns(failures=1, period_s=0)
+    assert [cooldowns.failed("a") for _ in range(3)] == [False, False, False]
+    assert not cooldowns.cooling("a") and cooldowns.available([A, B]) == [A, B]
