@@ -17,7 +17,7 @@ from gateway.conversation import cache_key
 from gateway.cooldown import Cooldowns
 from gateway.metrics import Metrics
 from gateway.registry import Backend
-from router_model.judge import JudgeError, unjudged
+from router_model.judge import JudgeError, judged_nothing, unjudged
 from router_model.policy import ranking
 from router_model.router import PromptVector, Router
 
@@ -118,7 +118,7 @@ class RoutingEngine:
         finally:
             self._misses_in_flight -= 1
         predicted = self.router.quality([vector])[0]
-        if judged is None or not np.isnan(judged).all():  # a failed judgement is not kept: the next miss asks again
+        if judged is None or not judged_nothing(judged):  # a failed judgement is not kept: the next miss asks again
             self._predicted.set(key, predicted)
             self.cache.set(key, vector.to_bytes())
         return vector, predicted

@@ -160,10 +160,6 @@ def stratified_split(
 
 
 def stratified_share(idx: np.ndarray, benchmarks: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """A random `fraction` of the rows `idx`, taken benchmark by benchmark (for learning curves)."""
-    rng = np.random.default_rng(seed)
-    kept: list[int] = []
-    for name in sorted(set(benchmarks[idx].tolist())):
-        rows = idx[benchmarks[idx] == name]
-        kept += rng.permutation(rows)[: int(round(fraction * len(rows)))].tolist()
-    return np.sort(np.array(kept, dtype=np.int64))
+    """A random `fraction` of the rows `idx`, taken benchmark by benchmark (for learning curves): the training part
+    of a `fraction`/0/rest split of those rows."""
+    return np.sort(idx[stratified_split(benchmarks[idx], seed, (fraction, 0.0))["train"]])

@@ -66,6 +66,11 @@ def unjudged() -> np.ndarray:
     return np.full(len(RULE_FEATURES), np.nan, dtype=np.float32)
 
 
+def judged_nothing(rows: np.ndarray) -> np.ndarray | np.bool_:
+    """Whether a row (or, for (n, F) rows, each row) is `unjudged()`: the judge gave no value in it."""
+    return np.isnan(rows).all(axis=-1)
+
+
 def parse_judgement(reply: str) -> np.ndarray:
     """(len(RULE_FEATURES),) judged values clipped to 0…1; NaN for measured features and for any the reply lacks or
     gives as a non-number. A reply with no JSON object, or with no judged feature in it, is a JudgeError."""
@@ -81,7 +86,7 @@ def parse_judgement(reply: str) -> np.ndarray:
         value = answer.get(name)
         if isinstance(value, bool | int | float) and math.isfinite(value):
             row[column] = min(1.0, max(0.0, float(value)))
-    if np.isnan(row).all():
+    if judged_nothing(row):
         raise JudgeError("the judge's reply names none of the judged features")
     return row
 
@@ -124,7 +129,7 @@ class FeatureJudge:
         """
         store = JudgementStore(cache_dir, self.model)
         rows = np.array([store.get(p) for p in prompts], dtype=np.float32).reshape(len(prompts), len(RULE_FEATURES))
-        missing = [i for i, row in enumerate(rows) if np.isnan(row).all()]
+        missing = np.flatnonzero(judged_nothing(rows)).tolist()
         if missing:
             asyncio.run(self._judge_into(rows, missing, prompts, store, progress))
         return rows
@@ -157,7 +162,7 @@ def judgements_for(
 
 def without_judgement(rows: np.ndarray) -> int:
     """Prompts the judge gave nothing for: all their rule features are parsed."""
-    return int(np.isnan(rows).all(axis=1).sum())
+    return int(judged_nothing(rows).sum())
 
 
 class JudgementStore:
