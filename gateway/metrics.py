@@ -70,8 +70,8 @@ class Metrics:
         )
         self.judge = Counter(
             "llmrank_feature_judge",
-            "LLM feature judge on cache misses: ok, failed or skipped (cooling down); parsed features stand in for "
-            "the last two",
+            "LLM feature judge on cache misses: ok, failed, skipped (cooling down) or busy (all its calls in flight); "
+            "parsed features stand in for all but ok",
             ["result"],
             registry=r,
         )

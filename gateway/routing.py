@@ -64,6 +64,7 @@ class RoutingEngine:
         self.cache = cache
         self.metrics = metrics
         self._judge_cooldowns = judge_cooldowns or Cooldowns(failures=1, period_s=0)
+        self._judge_calls = asyncio.Semaphore(router.judge.connection.concurrency if router.judge else 1)
         self._profile_index = {p: i for i, p in enumerate(router.profiles)}
         self._scoring_slots = anyio.CapacityLimiter(slots)
         # the network's output per cached prompt: a repeated prompt skips the forward pass, whose weights a
@@ -125,8 +126,10 @@ class RoutingEngine:
 
     async def _judged(self, text: str) -> np.ndarray | None:
         """The judge's rule features for a prompt, where the router has a judge; a row of NaN (the parsers stand in)
-        when it fails or is cooling down after failures in a row, so that a judge's fault coarsens routing, and slows
-        it only until the cool-down starts, but never fails a request."""
+        when it fails, is cooling down after failures in a row, or already has all its calls in flight. A judge's
+        fault or a flood of new prompts so coarsens routing, and slows a miss by the judge's time-out at most, but
+        never fails a request; a miss does not queue for a call, since under sustained load every miss would then
+        wait out the time-out."""
         judge = self.router.judge
         if judge is None:
             return None
@@ -134,13 +137,17 @@ class RoutingEngine:
         if self._judge_cooldowns.cooling(name):
             self.metrics.judge.labels("skipped").inc()
             return unjudged()
-        try:
-            judged = await judge.judge(text)
-        except JudgeError as exc:
-            self.metrics.judge.labels("failed").inc()
-            log.warning("judge_failed", model=judge.model, error=str(exc))
-            self._judge_cooldowns.failed(name)
+        if self._judge_calls.locked():
+            self.metrics.judge.labels("busy").inc()
             return unjudged()
+        async with self._judge_calls:
+            try:
+                judged = await judge.judge(text)
+            except JudgeError as exc:
+                self.metrics.judge.labels("failed").inc()
+                log.warning("judge_failed", model=judge.model, error=str(exc))
+                self._judge_cooldowns.failed(name)
+                return unjudged()
         self._judge_cooldowns.succeeded(name)
         self.metrics.judge.labels("ok").inc()
         return judged

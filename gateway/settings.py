@@ -56,6 +56,9 @@ class Settings(BaseSettings):
         None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="env var holding the judge's API key"
     )
     judge_timeout_s: float = Field(5.0, gt=0, description="a cache miss waits this long for the judge at most")
+    judge_concurrency: int = Field(
+        8, ge=1, description="judge calls in flight at once; a miss finding them all busy is routed on parsed features"
+    )
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -69,7 +72,7 @@ class Settings(BaseSettings):
             key = environ.get(self.judge_api_key_env)
             if not key:
                 raise ConfigError(f"LLMRANK_JUDGE_API_KEY_ENV names {self.judge_api_key_env}, which is not set")
-        return JudgeConnection(self.judge_api_base, key, self.judge_timeout_s)
+        return JudgeConnection(self.judge_api_base, key, self.judge_timeout_s, concurrency=self.judge_concurrency)
 
     @property
     def models_file(self) -> Path:

@@ -50,7 +50,7 @@ class JudgeConnection:
     api_key: str | None = field(default=None, repr=False)
     timeout_s: float = 10.0
     retries: int = 0  # LiteLLM's retries per call; offline jobs (judge_many) ask for more
-    concurrency: int = 8  # calls in flight in judge_many
+    concurrency: int = 8  # calls in flight at once, in judge_many and in the gateway
 
 
 DEFAULT_CONNECTION = JudgeConnection()  # the provider's own endpoint and key, as LiteLLM finds them

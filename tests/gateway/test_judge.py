@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,27 @@ def test_a_judge_that_hangs_is_waited_for_until_its_time_out_and_then_skipped_wh
     metrics = httpx.get(f"{url}/metrics").text
     assert 'llmrank_feature_judge_total{result="failed"} 2.0' in metrics
     assert 'llmrank_feature_judge_total{result="skipped"} 2.0' in metrics
+
+
+def ask_at_once(url: str, prompts: list[str]) -> list[httpx.Headers]:
+    with ThreadPoolExecutor(len(prompts)) as pool:
+        return list(pool.map(lambda prompt: ask(url, prompt), prompts))
+
+
+def test_a_miss_that_finds_every_judge_call_in_flight_goes_on_parsed_and_its_prompt_is_judged_later(
+    judged_gateway, upstream
+):
+    _, control = upstream
+    control.answer_delay_s["judge"] = 1.0
+    url = judged_gateway(judge_concurrency=2, judge_timeout_s=10)
+    prompts = [f"{PROMPT} ({i})" for i in range(5)]
+    route_ms = sorted(float(h["x-llmrank-route-ms"]) for h in ask_at_once(url, prompts))
+    assert control.most_in_flight["judge"] == 2 and len(judge_requests(control)) == 2
+    assert max(route_ms[:3]) < 1000 <= min(route_ms[3:])  # the busy three did not wait for the judge
+    assert [ask(url, p)["x-llmrank-cache"] for p in prompts].count("hit") == 2
+    metrics = httpx.get(f"{url}/metrics").text
+    assert 'llmrank_feature_judge_total{result="busy"} 3.0' in metrics
+    assert 'llmrank_feature_judge_total{result="ok"} 5.0' in metrics
 
 
 def test_a_judge_key_env_var_that_is_not_set_stops_start_up(judged_checkpoint, tmp_path):

@@ -5,8 +5,10 @@ Backends reach it at `{base}/b/<name>/v1`; `behaviour[name]` picks what that bac
 "trap" backend), "hang", "invalid_json", "close_midstream", "no_usage" (no usage in answers, and none in streams
 even when asked for, as some OpenAI-compatible servers do), "running_usage" (a stream asked for usage carries the
 usage so far on every chunk, then the total); `content[name]` is what that backend answers, or a function of the
-request body that gives it (default "answer from <name>"); `chunk_delay_s` spaces streamed chunks; every request
-body is recorded in `received`, and its authorization and user-agent headers in `authorization` and `user_agents`.
+request body that gives it (default "answer from <name>"); `answer_delay_s[name]` holds that backend's answers back;
+`chunk_delay_s` spaces streamed chunks; every request body is recorded in `received`, and its authorization and
+user-agent headers in `authorization` and `user_agents`; `most_in_flight[name]` is the most requests a backend held
+at once before answering.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,11 +31,14 @@ from starlette.routing import Route
 class UpstreamControl:
     behaviour: dict[str, str] = field(default_factory=dict)
     content: dict[str, str | Callable[[dict[str, Any]], str]] = field(default_factory=dict)
+    answer_delay_s: dict[str, float] = field(default_factory=dict)
     chunk_delay_s: float = 0.0
     chunks: int = 5
     received: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     authorization: list[str | None] = field(default_factory=list)
     user_agents: list[str | None] = field(default_factory=list)
+    in_flight: Counter[str] = field(default_factory=Counter)
+    most_in_flight: Counter[str] = field(default_factory=Counter)
 
 
 def completion(name: str, text: str) -> dict[str, Any]:
@@ -64,6 +70,15 @@ def build_upstream(control: UpstreamControl) -> Starlette:
         control.received.append((name, body))
         control.authorization.append(request.headers.get("authorization"))
         control.user_agents.append(request.headers.get("user-agent"))
+        control.in_flight[name] += 1
+        control.most_in_flight[name] = max(control.most_in_flight[name], control.in_flight[name])
+        try:
+            await asyncio.sleep(control.answer_delay_s.get(name, 0.0))
+            return await respond(name, body, request)
+        finally:
+            control.in_flight[name] -= 1
+
+    async def respond(name: str, body: dict[str, Any], request: Request) -> Response:
         mode = control.behaviour.get(name, "ok")
         if mode == "redirect":
             return Response(status_code=307, headers={"location": str(request.url).replace(f"/b/{name}/", "/b/trap/")})
