@@ -25,7 +25,7 @@ from router_model.judge import (
 )
 from router_model.parsers import RULE_FEATURES, ParsedPrompt, rule_features
 from router_model.router import Router
-from router_model.train import TrainConfig, train
+from router_model.train import TrainConfig, prepare, train
 from tests.conftest import JUDGE_MODEL, JUDGE_REPLY
 from tests.router_model.fixtures import write_tiny_routerbench
 
@@ -198,6 +198,26 @@ def test_a_judge_that_agrees_with_the_parsers_trains_the_same_network(upstream, 
     assert judged.card["validation_curve"] == parsed.card["validation_curve"]
     for name, tensor in parsed.heads["quality"].net.state_dict().items():
         assert torch.equal(tensor, judged.heads["quality"].net.state_dict()[name])
+
+
+def test_training_on_a_share_of_its_split_asks_the_judge_about_the_rows_it_uses_only(upstream, tmp_path):
+    base, control = upstream
+    control.content["judge"] = parsers_judgement
+    config = TrainConfig(
+        data=write_tiny_routerbench(tmp_path / "tiny.parquet"),
+        out=tmp_path / "out",
+        train_fraction=0.5,
+        judge_model=JUDGE_MODEL,
+        judge_connection=JudgeConnection(f"{base}/b/judge/v1"),
+        progress=False,
+        cache_dir=tmp_path / "cache",
+    )
+    prepared = prepare(config)
+    assert len(control.received) == sum(len(part) for part in prepared.parts.values()) < len(prepared.data)
+    for name, part in prepared.parts.items():
+        parsed = np.array([rule_features(ParsedPrompt.of(prompt)) for prompt in part.prompts], dtype=np.float32)
+        columns = list(JUDGED_COLUMNS.values())
+        assert np.array_equal(prepared.judged[name][:, columns], parsed[:, columns]), name
 
 
 def test_judgements_kept_for_other_instructions_are_not_reused(upstream, tmp_path, monkeypatch):
