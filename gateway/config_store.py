@@ -9,9 +9,10 @@ from pathlib import Path
 
 import structlog
 
+from gateway.capabilities import Capabilities, capabilities_of
 from gateway.metrics import Metrics
 from gateway.registry import ConfigError, Registry, Tiers, load_registry, load_tiers, resolve_api_keys
-from gateway.upstream import prices
+from gateway.upstream import model_map_entry, prices
 
 log = structlog.get_logger(__name__)
 
@@ -22,6 +23,7 @@ class GatewayConfig:
     tiers: Tiers
     api_keys: Mapping[str, str]
     prices: Mapping[str, tuple[float, float]]  # backend → dollars per (input, output) token
+    capabilities: Mapping[str, Capabilities]  # backend → what requests it can take
 
 
 def load_gateway_config(
@@ -39,7 +41,8 @@ def load_gateway_config(
         api_keys = resolve_api_keys(registry, environ)
     except ConfigError as exc:
         raise ConfigError(f"{models_file}: {exc}") from exc
-    return GatewayConfig(registry, load_tiers(tiers_file), api_keys, backend_prices)
+    capabilities = {b.name: capabilities_of(b, model_map_entry(b)) for b in registry.enabled}
+    return GatewayConfig(registry, load_tiers(tiers_file), api_keys, backend_prices, capabilities)
 
 
 class ConfigStore:

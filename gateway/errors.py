@@ -2,6 +2,7 @@
 
 GatewayError
 ├── InvalidRequest        400  invalid_request_error   malformed JSON, bad fields, unknown tier
+│   └── NoBackendFits     400  invalid_request_error   no backend takes a prompt this long, images or tools
 ├── Unauthorized          401  authentication_error    missing or wrong gateway key
 ├── NotFound              404  not_found_error         unknown model, unknown route
 ├── PayloadTooLarge       413  invalid_request_error   body over the configured limit
@@ -14,13 +15,16 @@ GatewayError
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+
+if TYPE_CHECKING:
+    from gateway.capabilities import Unfit
 
 log = structlog.get_logger(__name__)
 
@@ -50,6 +54,18 @@ class GatewayError(Exception):
 
 class InvalidRequest(GatewayError):
     status, type = 400, "invalid_request_error"
+
+
+class NoBackendFits(InvalidRequest):
+    """Routing found no enabled backend that can take the request (`capabilities.sort_out`)."""
+
+    @classmethod
+    def because(cls, unfit: Sequence[Unfit]) -> NoBackendFits:
+        """OpenAI's code for a prompt too long for the model where that is every backend's reason: clients that
+        shorten and retry on it then work through the gateway too."""
+        reasons = "; ".join(f"{u.backend}: {u.detail}" for u in unfit)
+        code = "context_length_exceeded" if all(u.reason == "context" for u in unfit) else "no_backend_fits"
+        return cls(f"no backend can take this request ({reasons})", param="messages", code=code)
 
 
 class Unauthorized(GatewayError):

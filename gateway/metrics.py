@@ -75,6 +75,13 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        self.unfit = Counter(
+            "llmrank_unfit_backends",
+            "backends left out of a routed request's ranking because they cannot take it: its prompt exceeds their "
+            "context, or it has images or tools they do not take",
+            ["backend", "reason"],
+            registry=r,
+        )
         self.cooldowns = Counter("llmrank_cooldowns", "times a failing backend was set aside", ["backend"], registry=r)
         self.config_reloads = Counter("llmrank_config_reloads", "registry reloads", ["result"], registry=r)
         self.redis_up = Gauge("llmrank_redis_up", "1 when the feature cache reaches Redis", registry=r)

@@ -41,6 +41,11 @@ class Backend(BaseModel):
         description="litellm: call through LiteLLM (any provider). direct: forward the OpenAI request as it is to an "
         "OpenAI-compatible api_base, skipping LiteLLM's per-call work.",
     )
+    max_input_tokens: int | None = Field(
+        None, ge=1, description="The longest prompt it takes, in tokens; LiteLLM's model map when omitted."
+    )
+    supports_vision: bool | None = Field(None, description="Whether it takes images; LiteLLM's model map when omitted.")
+    supports_tools: bool | None = Field(None, description="Whether it takes tools; LiteLLM's model map when omitted.")
     stream_usage: bool = Field(
         True,
         description="Ask this backend for a stream's usage (stream_options.include_usage) to price it. Turn off for "

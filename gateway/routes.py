@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from gateway.capabilities import needs_of
 from gateway.config_store import GatewayConfig
 from gateway.conversation import routing_text
 from gateway.errors import InvalidRequest, NotFound, ServiceUnavailable
@@ -56,7 +57,7 @@ async def decide(
     prompt_tokens = await prompt.count(fallback_text=text)
     limit = chat.max_completion_tokens or chat.max_tokens
     output_tokens = min(limit or svc.settings.expected_output_tokens, svc.settings.expected_output_tokens)
-    decision = await svc.engine.decide(text, prompt_tokens, output_tokens, config, tier)
+    decision = await svc.engine.decide(text, needs_of(chat, prompt_tokens), output_tokens, config, tier)
     log.info(
         "routed",
         tier=tier,
@@ -65,6 +66,7 @@ async def decide(
         cache=decision.cache,
         route_ms=round(decision.route_ms, 2),
         utilities={c.backend.name: round(c.utility, 4) for c in decision.candidates},
+        **({"unfit": [u.backend for u in decision.unfit]} if decision.unfit else {}),
     )
     return decision
 
@@ -172,6 +174,7 @@ async def route_only(request: Request) -> Response:
                 }
                 for c in decision.candidates
             ],
+            "unfit": [{"backend": u.backend, "reason": u.reason, "detail": u.detail} for u in decision.unfit],
             "attributions": explained,
         },
         headers=routing_headers(decision) | {"x-llmrank-model": decision.chosen.name},

@@ -12,9 +12,11 @@ import numpy as np
 import structlog
 
 from gateway.cache import FeatureCache, LRUCache
+from gateway.capabilities import Needs, Unfit, sort_out
 from gateway.config_store import GatewayConfig
 from gateway.conversation import cache_key
 from gateway.cooldown import Cooldowns
+from gateway.errors import NoBackendFits
 from gateway.metrics import Metrics
 from gateway.registry import Backend
 from router_model.judge import JudgeError, judged_nothing, unjudged
@@ -42,6 +44,7 @@ class Decision:
     cache: CacheResult
     route_ms: float
     vector: PromptVector
+    unfit: tuple[Unfit, ...] = ()  # backends left out: they cannot take the request
 
     @property
     def chosen(self) -> Backend:
@@ -162,13 +165,17 @@ class RoutingEngine:
     def _vectorize(self, text: str, narrow: bool, judged: np.ndarray | None) -> PromptVector:
         return self.router.vectorize([text], narrow=narrow, judged=None if judged is None else judged[None, :])[0]
 
-    async def decide(
-        self, text: str, prompt_tokens: int, output_tokens: int, config: GatewayConfig, tier: str
-    ) -> Decision:
+    async def decide(self, text: str, needs: Needs, output_tokens: int, config: GatewayConfig, tier: str) -> Decision:
+        """The backends that can take the request (`needs`), best first for the tier; NoBackendFits when none can."""
         started = time.perf_counter()
+        backends, unfit = sort_out(config.registry.enabled, config.capabilities, needs)
+        for left_out in unfit:
+            self.metrics.unfit.labels(left_out.backend, left_out.reason).inc()
+        if not backends:
+            raise NoBackendFits.because(unfit)
         vector, predicted, cache = await self.vector_for(text)
         lam = config.tiers.lambda_for(tier)
-        backends = config.registry.enabled
+        prompt_tokens = needs.prompt_tokens
         quality = np.array([predicted[self._profile_index[b.profile]] + b.quality_offset for b in backends])
         cost = np.array(
             [prompt_tokens * config.prices[b.name][0] + output_tokens * config.prices[b.name][1] for b in backends]
@@ -179,4 +186,4 @@ class RoutingEngine:
         )
         route_ms = (time.perf_counter() - started) * 1000
         self.metrics.routing_seconds.labels(cache).observe(route_ms / 1000)
-        return Decision(tier, lam, candidates, cache, route_ms, vector)
+        return Decision(tier, lam, candidates, cache, route_ms, vector, tuple(unfit))

@@ -69,14 +69,18 @@ EXCEPTION_MAP: tuple[tuple[type[Exception], type[GatewayError]], ...] = (
 )
 
 
+def model_map_entry(backend: Backend) -> dict[str, Any]:
+    """LiteLLM's model map on the backend's model (prices, context window, features); {} where it has none."""
+    model = backend.litellm_model
+    return litellm.model_cost.get(model) or litellm.model_cost.get(model.split("/", 1)[-1]) or {}
+
+
 def prices(backend: Backend) -> tuple[float, float]:
     """Dollars per input and output token: the registry's, else LiteLLM's price map."""
     if backend.input_cost_per_token is not None and backend.output_cost_per_token is not None:
         return backend.input_cost_per_token, backend.output_cost_per_token
-    entry = litellm.model_cost.get(backend.litellm_model) or litellm.model_cost.get(
-        backend.litellm_model.split("/", 1)[-1]
-    )
-    if not entry or "input_cost_per_token" not in entry:
+    entry = model_map_entry(backend)
+    if "input_cost_per_token" not in entry:
         raise ConfigError(
             f"backend {backend.name!r}: LiteLLM has no price for {backend.litellm_model!r}; "
             "set input_cost_per_token and output_cost_per_token"

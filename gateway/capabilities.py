@@ -1,0 +1,93 @@
+"""Which backends can take a request at all: its prompt must fit the backend's context, and images or tools need a
+backend that accepts them. Routing ranks only those, so a long prompt never goes to a short-context model that would
+reject it, whatever its predicted value.
+
+A backend's limits come from `config/models.yaml` where given, else from LiteLLM's model map where it knows the
+model; what neither says is not checked (a server of one's own is assumed to take anything until told otherwise).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from gateway.registry import Backend
+from gateway.schemas import ChatRequest
+
+Reason = Literal["context", "vision", "tools"]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    max_input_tokens: int | None = None  # None: not known, not checked
+    vision: bool | None = None
+    tools: bool | None = None
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a request asks of the backend that answers it."""
+
+    prompt_tokens: int
+    vision: bool = False
+    tools: bool = False
+
+
+@dataclass(frozen=True)
+class Unfit:
+    backend: str
+    reason: Reason
+    detail: str
+
+
+def capabilities_of(backend: Backend, known: Mapping[str, Any]) -> Capabilities:
+    """The registry's limits; for those it leaves out, what LiteLLM's model map says of the backend's model
+    (`known`, its entry: `upstream.model_map_entry`)."""
+    return Capabilities(
+        max_input_tokens=_first(backend.max_input_tokens, known.get("max_input_tokens")),
+        vision=_first(backend.supports_vision, known.get("supports_vision")),
+        tools=_first(backend.supports_tools, known.get("supports_function_calling")),
+    )
+
+
+def needs_of(chat: ChatRequest, prompt_tokens: int) -> Needs:
+    """An image part in any message asks for vision, a tool or function definition for tools."""
+    images = any(
+        part.get("type") == "image_url"
+        for message in chat.messages
+        if isinstance(message.content, list)
+        for part in message.content
+    )
+    return Needs(prompt_tokens, vision=images, tools=bool(chat.tools or chat.functions))
+
+
+def unfit(backend: Backend, capabilities: Capabilities, needs: Needs) -> Unfit | None:
+    """Why `backend` cannot take a request with these needs, or None when it can (as far as is known)."""
+    limit = capabilities.max_input_tokens
+    if limit is not None and needs.prompt_tokens > limit:
+        return Unfit(backend.name, "context", f"the prompt's {needs.prompt_tokens} tokens exceed its {limit}")
+    if needs.vision and capabilities.vision is False:
+        return Unfit(backend.name, "vision", "it takes no images")
+    if needs.tools and capabilities.tools is False:
+        return Unfit(backend.name, "tools", "it takes no tools")
+    return None
+
+
+def sort_out(
+    backends: Sequence[Backend], capabilities: Mapping[str, Capabilities], needs: Needs
+) -> tuple[list[Backend], list[Unfit]]:
+    """The backends that can take the request, in order, and why each of the others cannot."""
+    fitting: list[Backend] = []
+    unfitting: list[Unfit] = []
+    for backend in backends:
+        reason = unfit(backend, capabilities[backend.name], needs)
+        if reason is None:
+            fitting.append(backend)
+        else:
+            unfitting.append(reason)
+    return fitting, unfitting
+
+
+def _first(configured: Any, known: Any) -> Any:
+    return configured if configured is not None else known

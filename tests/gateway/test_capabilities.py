@@ -1,0 +1,124 @@
+"""A routed request goes only to backends that can take it: its prompt within their context, its images and tools
+to backends that accept them; with none, a 400 in OpenAI's shape and no backend called."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from gateway.capabilities import Capabilities, Needs, capabilities_of, needs_of, sort_out
+from gateway.errors import NoBackendFits
+from gateway.registry import Backend
+from gateway.schemas import parse_chat_request
+from tests.conftest import standard_backends
+
+# A WinoGrande-style puzzle, where the bundled router's perf tier trusts only GPT-4 ("strong"); 33 prompt tokens.
+HARD = "The trophy doesn't fit into the brown suitcase because the _ is too large.\nA) trophy\nB) suitcase\nAnswer:"
+IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}
+
+
+def backend(name: str = "b", **limits: object) -> Backend:
+    return Backend.model_validate({"name": name, "litellm_model": f"openai/{name}", "profile": "p", **limits})
+
+
+def test_the_registry_says_first_then_litellms_model_map_and_what_neither_says_is_not_checked():
+    known = {"max_input_tokens": 128_000, "supports_vision": True, "supports_function_calling": True}
+    assert capabilities_of(backend(max_input_tokens=8192, supports_vision=False), known) == Capabilities(
+        8192, False, True
+    )
+    assert capabilities_of(backend(), {}) == Capabilities(None, None, None)
+    assert sort_out([backend()], {"b": Capabilities()}, Needs(10**6, vision=True, tools=True)) == ([backend()], [])
+
+
+def test_a_request_needs_vision_for_an_image_part_and_tools_for_tools_or_functions():
+    def needs(**body: object) -> Needs:
+        return needs_of(parse_chat_request(json.dumps({"model": "auto", **body}).encode()), 5)
+
+    text = [{"role": "user", "content": "hi"}]
+    assert needs(messages=text) == Needs(5)
+    assert needs(messages=[{"role": "user", "content": [{"type": "text", "text": "what is this?"}, IMAGE]}]).vision
+    assert needs(messages=text, tools=[TOOL]) == Needs(5, tools=True)
+    assert needs(messages=text, functions=[TOOL["function"]]).tools
+
+
+def test_each_left_out_backend_says_why_and_openais_context_code_is_used_only_when_length_is_every_reason():
+    short, blind = backend("short", max_input_tokens=100), backend("blind", supports_vision=False)
+    caps = {"short": Capabilities(100), "blind": Capabilities(vision=False)}
+    fitting, unfit = sort_out([short, blind], caps, Needs(101, vision=True))
+    assert fitting == [] and [(u.backend, u.reason) for u in unfit] == [("short", "context"), ("blind", "vision")]
+    assert "short: the prompt's 101 tokens exceed its 100" in NoBackendFits.because(unfit).message
+    assert NoBackendFits.because(unfit).code == "no_backend_fits"
+    assert NoBackendFits.because(unfit[:1]).code == "context_length_exceeded"
+    assert sort_out([short, blind], caps, Needs(100)) == ([short, blind], [])
+    assert sort_out([short], caps, Needs(5, tools=True)) == ([short], [])
+
+
+def client(url: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0, timeout=30)
+
+
+def with_limits(backends: list[dict], **limits: dict) -> list[dict]:
+    return [{**b, **limits.get(b["name"], {})} for b in backends]
+
+
+def test_a_prompt_longer_than_a_backends_context_goes_to_one_that_takes_it(gateway_factory, upstream):
+    base, control = upstream
+    url = gateway_factory(with_limits(standard_backends(base), strong={"max_input_tokens": 50}))
+
+    def ask(prompt: str) -> str:
+        raw = client(url).chat.completions.with_raw_response.create(
+            model="auto", messages=[{"role": "user", "content": prompt}], extra_headers={"X-Budget-Tier": "perf"}
+        )
+        return raw.headers["x-llmrank-model"]
+
+    assert ask(HARD) == "strong"
+    longer = f"{HARD}\n{HARD}"
+    assert ask(longer) != "strong" and [name for name, _ in control.received].count("strong") == 1
+    explained = httpx.post(f"{url}/v1/route", json={"model": "auto", "messages": [{"role": "user", "content": longer}]})
+    assert explained.json()["unfit"] == [
+        {"backend": "strong", "reason": "context", "detail": "the prompt's 59 tokens exceed its 50"}
+    ]
+    assert "strong" not in [c["backend"] for c in explained.json()["candidates"]]
+    metrics = httpx.get(f"{url}/metrics").text
+    assert 'llmrank_unfit_backends_total{backend="strong",reason="context"} 2.0' in metrics
+
+
+def test_images_and_tools_go_only_to_backends_that_take_them(gateway_factory, upstream):
+    base, control = upstream
+    url = gateway_factory(
+        with_limits(
+            standard_backends(base),
+            strong={"supports_vision": True, "supports_tools": True},
+            mid={"supports_vision": False},
+            cheap={"supports_vision": False, "supports_tools": False},
+        )
+    )
+
+    def cheapest(**request: Any) -> str:
+        raw = client(url).chat.completions.with_raw_response.create(
+            model="auto", extra_headers={"X-Budget-Tier": "cost"}, **request
+        )
+        return raw.headers["x-llmrank-model"]
+
+    pictured = [{"role": "user", "content": [{"type": "text", "text": "What is in this picture?"}, IMAGE]}]
+    assert cheapest(messages=pictured) == "strong"
+    assert cheapest(messages=[{"role": "user", "content": "hi"}], tools=[TOOL]) == "mid"
+    assert [name for name, _ in control.received] == ["strong", "mid"]
+
+
+def test_a_request_no_backend_can_take_is_refused_in_openais_shape_and_calls_none(gateway_factory, upstream):
+    base, control = upstream
+    limits = {name: {"max_input_tokens": 20} for name in ("strong", "mid", "cheap")}
+    url = gateway_factory(with_limits(standard_backends(base), **limits))
+    with pytest.raises(openai.BadRequestError) as refused:
+        client(url).chat.completions.create(model="auto", messages=[{"role": "user", "content": HARD}])
+    assert refused.value.code == "context_length_exceeded" and refused.value.param == "messages"
+    assert "strong: the prompt's 33 tokens exceed its 20" in refused.value.message
+    assert control.received == []
+    named = client(url).chat.completions.create(model="cheap", messages=[{"role": "user", "content": HARD}])
+    assert named.choices[0].message.content == "answer from cheap"  # a backend asked for by name is not checked
