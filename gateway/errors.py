@@ -65,7 +65,8 @@ class NoBackendFits(InvalidRequest):
         shorten and retry on it then work through the gateway too."""
         reasons = "; ".join(f"{u.backend}: {u.detail}" for u in unfit)
         code = "context_length_exceeded" if all(u.reason == "context" for u in unfit) else "no_backend_fits"
-        return cls(f"no backend can take this request ({reasons})", param="messages", code=code)
+        param = "tools" if all(u.reason == "tools" for u in unfit) else "messages"
+        return cls(f"no backend can take this request ({reasons})", param=param, code=code)
 
 
 class Unauthorized(GatewayError):

@@ -10,7 +10,7 @@ import httpx
 import openai
 import pytest
 
-from gateway.capabilities import Capabilities, Needs, capabilities_of, needs_of, sort_out
+from gateway.capabilities import Capabilities, Needs, Unfit, capabilities_of, needs_of, sort_out
 from gateway.errors import NoBackendFits
 from gateway.registry import Backend
 from gateway.schemas import parse_chat_request
@@ -54,6 +54,8 @@ def test_each_left_out_backend_says_why_and_openais_context_code_is_used_only_wh
     assert "short: the prompt's 101 tokens exceed its 100" in NoBackendFits.because(unfit).message
     assert NoBackendFits.because(unfit).code == "no_backend_fits"
     assert NoBackendFits.because(unfit[:1]).code == "context_length_exceeded"
+    tools_only = NoBackendFits.because([Unfit("short", "tools", "it takes no tools")])
+    assert (tools_only.code, tools_only.param) == ("no_backend_fits", "tools")
     assert sort_out([short, blind], caps, Needs(100)) == ([short, blind], [])
     assert sort_out([short], caps, Needs(5, tools=True)) == ([short], [])
 
