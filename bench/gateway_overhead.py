@@ -29,6 +29,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import redis
 import yaml
@@ -214,12 +215,16 @@ async def ttfb(
     url: str, model: str, headers: dict[str, str], concurrency: int, count: int, unique: bool
 ) -> dict[str, Any]:
     """Time to the first streamed byte, `count` requests at `concurrency`. A request that fails, or whose stream does
-    not end with `[DONE]`, is counted as an error (by kind) instead of a sample."""
+    not end with `[DONE]`, is counted as an error (by kind) instead of a sample.
+
+    The client is aiohttp, not httpx: at 64 streams httpx's per-request work in this one process became the
+    bottleneck, and its first bytes waited up to 1.7 s for the client itself while the gateway had answered within
+    0.15 s (docs/BENCHMARKS.md, run M)."""
     samples: list[float] = []
     errors: list[str] = []
     counter = iter(range(10**9))
 
-    async def one(client: httpx.AsyncClient) -> None:
+    async def one(session: aiohttp.ClientSession) -> None:
         prefix = f"{next(counter)} {time.monotonic_ns()} " if unique else ""
         body = {
             "model": model,
@@ -230,29 +235,29 @@ async def ttfb(
         started = time.perf_counter()
         first, tail = 0.0, b""
         try:
-            async with client.stream("POST", f"{url}/v1/chat/completions", json=body, headers=headers) as response:
-                async for part in response.aiter_bytes():
+            async with session.post(f"{url}/v1/chat/completions", json=body, headers=headers) as response:
+                async for part in response.content.iter_any():
                     first = first or (time.perf_counter() - started) * 1000
                     tail = (tail + part)[-64:]
-        except httpx.HTTPError as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:
             errors.append(type(exc).__name__)
             return
-        if response.status_code != 200 or not tail.rstrip().endswith(b"data: [DONE]"):
-            errors.append(f"status {response.status_code}" if response.status_code != 200 else "no [DONE]")
+        if response.status != 200 or not tail.rstrip().endswith(b"data: [DONE]"):
+            errors.append(f"status {response.status}" if response.status != 200 else "no [DONE]")
             return
         samples.append(first)
 
-    async def worker(client: httpx.AsyncClient, n: int) -> None:
+    async def worker(session: aiohttp.ClientSession, n: int) -> None:
         for _ in range(n):
-            await one(client)
+            await one(session)
 
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
         for _ in range(3):
-            await one(client)
+            await one(session)
         samples.clear()
         errors.clear()
-        await asyncio.gather(*(worker(client, count // concurrency) for _ in range(concurrency)))
+        await asyncio.gather(*(worker(session, count // concurrency) for _ in range(concurrency)))
     stats = percentiles(samples) if samples else {"p50": math.nan, "p90": math.nan, "p99": math.nan, "n": 0}
     return {**stats, "errors": len(errors), "error_kinds": sorted(set(errors))}
 
