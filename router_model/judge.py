@@ -95,6 +95,7 @@ class FeatureJudge:
     def __init__(self, model: str, connection: JudgeConnection) -> None:
         self.model = model
         self.connection = connection
+        self._stores: dict[Path, JudgementStore] = {}  # by file: read once, then kept up to date by `put`
 
     async def judge(self, prompt: str, retries: int | None = None) -> np.ndarray:
         """One prompt's judged row (`parse_judgement`); JudgeError when the call or its reply fails. The error
@@ -127,7 +128,8 @@ class FeatureJudge:
         Each judgement is kept in `cache_dir`, one line per prompt, as soon as it comes: a second run (or one after
         an interruption) asks only for what is missing. Failed prompts are not kept, so a later run asks again.
         """
-        store = JudgementStore(cache_dir, self.model)
+        path = JudgementStore.path_for(cache_dir, self.model)
+        store = self._stores.get(path) or self._stores.setdefault(path, JudgementStore(cache_dir, self.model))
         rows = np.array([store.get(p) for p in prompts], dtype=np.float32).reshape(len(prompts), len(RULE_FEATURES))
         missing = np.flatnonzero(judged_nothing(rows)).tolist()
         if missing:
@@ -171,9 +173,7 @@ class JudgementStore:
     short (a run killed while writing it) is dropped, and that prompt is asked again."""
 
     def __init__(self, cache_dir: Path, model: str) -> None:
-        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", model)
-        asked = hashlib.sha256(INSTRUCTIONS.encode()).hexdigest()[:12]
-        self.path = cache_dir / "judged" / f"{slug}-{asked}.jsonl"
+        self.path = self.path_for(cache_dir, model)
         self._rows: dict[str, dict[str, float]] = {}
         text = self.path.read_text() if self.path.exists() else ""
         if text and not text.endswith("\n"):
@@ -182,6 +182,12 @@ class JudgementStore:
         for line in text.splitlines():
             entry = json.loads(line)
             self._rows[entry["prompt_sha256"]] = entry["features"]
+
+    @staticmethod
+    def path_for(cache_dir: Path, model: str) -> Path:
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", model)
+        asked = hashlib.sha256(INSTRUCTIONS.encode()).hexdigest()[:12]
+        return cache_dir / "judged" / f"{slug}-{asked}.jsonl"
 
     def get(self, prompt: str) -> np.ndarray:
         row = unjudged()

@@ -104,6 +104,18 @@ def test_judge_many_asks_once_per_prompt_through_litellm_and_keeps_the_answers(u
     assert judge.judge_many([], tmp_path).shape == (0, len(RULE_FEATURES))
 
 
+def test_a_judge_reads_its_store_once_and_keeps_it_in_memory(upstream, tmp_path):
+    """`Router.vectorize` asks per call; a long-lived router must not reread a growing file each time."""
+    base, control = upstream
+    control.content["judge"] = json.dumps(JUDGE_REPLY)
+    judge = FeatureJudge(JUDGE_MODEL, JudgeConnection(api_base=f"{base}/b/judge/v1"))
+    first = judge.judge_many([QUIZ], tmp_path)
+    [store] = (tmp_path / "judged").iterdir()
+    store.unlink()
+    assert np.array_equal(judge.judge_many([QUIZ], tmp_path), first, equal_nan=True)
+    assert len(control.received) == 1
+
+
 def test_a_judgement_cut_short_on_disk_is_asked_for_again(upstream, tmp_path):
     base, control = upstream
     control.content["judge"] = json.dumps(JUDGE_REPLY)
@@ -111,6 +123,7 @@ def test_a_judgement_cut_short_on_disk_is_asked_for_again(upstream, tmp_path):
     judge.judge_many([QUIZ, "Say hi."], tmp_path)
     [store] = (tmp_path / "judged").iterdir()
     store.write_text(store.read_text()[:-20])  # the second line, half written
+    judge = FeatureJudge(JUDGE_MODEL, judge.connection)  # the next run
     rows = judge.judge_many([QUIZ, "Say hi."], tmp_path)
     assert len(control.received) == 3 and without_judgement(rows) == 0
     assert np.array_equal(judge.judge_many([QUIZ, "Say hi."], tmp_path), rows, equal_nan=True)
