@@ -1,6 +1,6 @@
-"""Which backends can take a request at all: its prompt must fit the backend's context, and images or tools need a
-backend that accepts them. Routing ranks only those, so a long prompt never goes to a short-context model that would
-reject it, whatever its predicted value.
+"""Which backends can take a request at all: its prompt must fit the backend's context, the answer it asks for
+(`max_tokens`) the backend's output limit, and images or tools need a backend that accepts them. Routing ranks only
+those, so a long prompt never goes to a short-context model that would reject it, whatever its predicted value.
 
 A backend's limits come from `config/models.yaml` where given, else from LiteLLM's model map where it knows the
 model; what neither says is not checked (a server of one's own is assumed to take anything until told otherwise).
@@ -15,12 +15,13 @@ from typing import Any, Literal
 from gateway.registry import Backend
 from gateway.schemas import ChatRequest
 
-Reason = Literal["context", "vision", "tools"]
+Reason = Literal["context", "output", "vision", "tools"]
 
 
 @dataclass(frozen=True)
 class Capabilities:
     max_input_tokens: int | None = None  # None: not known, not checked
+    max_output_tokens: int | None = None
     vision: bool | None = None
     tools: bool | None = None
 
@@ -30,6 +31,7 @@ class Needs:
     """What a request asks of the backend that answers it."""
 
     prompt_tokens: int
+    output_tokens: int | None = None  # the max_tokens asked for, if any
     vision: bool = False
     tools: bool = False
 
@@ -46,20 +48,23 @@ def capabilities_of(backend: Backend, known: Mapping[str, Any]) -> Capabilities:
     (`known`, its entry: `upstream.model_map_entry`)."""
     return Capabilities(
         max_input_tokens=_first(backend.max_input_tokens, known.get("max_input_tokens")),
+        max_output_tokens=_first(backend.max_output_tokens, known.get("max_output_tokens")),
         vision=_first(backend.supports_vision, known.get("supports_vision")),
         tools=_first(backend.supports_tools, known.get("supports_function_calling")),
     )
 
 
 def needs_of(chat: ChatRequest, prompt_tokens: int) -> Needs:
-    """An image part in any message asks for vision, a tool or function definition for tools."""
+    """`max_completion_tokens` (or the older `max_tokens`) asks for an output limit, an image part in any message
+    for vision, a tool or function definition for tools."""
     images = any(
         part.get("type") == "image_url"
         for message in chat.messages
         if isinstance(message.content, list)
         for part in message.content
     )
-    return Needs(prompt_tokens, vision=images, tools=bool(chat.tools or chat.functions))
+    output = chat.max_completion_tokens or chat.max_tokens
+    return Needs(prompt_tokens, output, vision=images, tools=bool(chat.tools or chat.functions))
 
 
 def unfit(backend: Backend, capabilities: Capabilities, needs: Needs) -> Unfit | None:
@@ -67,6 +72,9 @@ def unfit(backend: Backend, capabilities: Capabilities, needs: Needs) -> Unfit |
     limit = capabilities.max_input_tokens
     if limit is not None and needs.prompt_tokens > limit:
         return Unfit(backend.name, "context", f"the prompt's {needs.prompt_tokens} tokens exceed its {limit}")
+    most = capabilities.max_output_tokens
+    if most is not None and needs.output_tokens is not None and needs.output_tokens > most:
+        return Unfit(backend.name, "output", f"max_tokens {needs.output_tokens} exceeds its {most}")
     if needs.vision and capabilities.vision is False:
         return Unfit(backend.name, "vision", "it takes no images")
     if needs.tools and capabilities.tools is False:

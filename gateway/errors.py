@@ -2,7 +2,7 @@
 
 GatewayError
 ├── InvalidRequest        400  invalid_request_error   malformed JSON, bad fields, unknown tier
-│   └── NoBackendFits     400  invalid_request_error   no backend takes a prompt this long, images or tools
+│   └── NoBackendFits     400  invalid_request_error   no backend takes this prompt, max_tokens, images or tools
 ├── Unauthorized          401  authentication_error    missing or wrong gateway key
 ├── NotFound              404  not_found_error         unknown model, unknown route
 ├── PayloadTooLarge       413  invalid_request_error   body over the configured limit
@@ -63,9 +63,11 @@ class NoBackendFits(InvalidRequest):
     def because(cls, unfit: Sequence[Unfit]) -> NoBackendFits:
         """OpenAI's code for a prompt too long for the model where that is every backend's reason: clients that
         shorten and retry on it then work through the gateway too."""
+        kinds = {u.reason for u in unfit}
+        sole = kinds.pop() if len(kinds) == 1 else None
+        code = "context_length_exceeded" if sole == "context" else "no_backend_fits"
+        param = {"tools": "tools", "output": "max_tokens"}.get(sole or "", "messages")
         reasons = "; ".join(f"{u.backend}: {u.detail}" for u in unfit)
-        code = "context_length_exceeded" if all(u.reason == "context" for u in unfit) else "no_backend_fits"
-        param = "tools" if all(u.reason == "tools" for u in unfit) else "messages"
         return cls(f"no backend can take this request ({reasons})", param=param, code=code)
 
 

@@ -44,6 +44,9 @@ class Backend(BaseModel):
     max_input_tokens: int | None = Field(
         None, ge=1, description="The longest prompt it takes, in tokens; LiteLLM's model map when omitted."
     )
+    max_output_tokens: int | None = Field(
+        None, ge=1, description="The largest max_tokens it accepts; LiteLLM's model map when omitted."
+    )
     supports_vision: bool | None = Field(None, description="Whether it takes images; LiteLLM's model map when omitted.")
     supports_tools: bool | None = Field(None, description="Whether it takes tools; LiteLLM's model map when omitted.")
     stream_usage: bool = Field(

@@ -27,15 +27,15 @@ def backend(name: str = "b", **limits: object) -> Backend:
 
 
 def test_the_registry_says_first_then_litellms_model_map_and_what_neither_says_is_not_checked():
-    known = {"max_input_tokens": 128_000, "supports_vision": True, "supports_function_calling": True}
+    known = {"max_input_tokens": 128_000, "max_output_tokens": 16_384, "supports_vision": True}
     assert capabilities_of(backend(max_input_tokens=8192, supports_vision=False), known) == Capabilities(
-        8192, False, True
+        max_input_tokens=8192, max_output_tokens=16_384, vision=False
     )
-    assert capabilities_of(backend(), {}) == Capabilities(None, None, None)
+    assert capabilities_of(backend(), {}) == Capabilities()
     assert sort_out([backend()], {"b": Capabilities()}, Needs(10**6, vision=True, tools=True)) == ([backend()], [])
 
 
-def test_a_request_needs_vision_for_an_image_part_and_tools_for_tools_or_functions():
+def test_a_request_needs_its_max_tokens_vision_for_an_image_part_and_tools_for_tools_or_functions():
     def needs(**body: object) -> Needs:
         return needs_of(parse_chat_request(json.dumps({"model": "auto", **body}).encode()), 5)
 
@@ -44,6 +44,8 @@ def test_a_request_needs_vision_for_an_image_part_and_tools_for_tools_or_functio
     assert needs(messages=[{"role": "user", "content": [{"type": "text", "text": "what is this?"}, IMAGE]}]).vision
     assert needs(messages=text, tools=[TOOL]) == Needs(5, tools=True)
     assert needs(messages=text, functions=[TOOL["function"]]).tools
+    assert needs(messages=text, max_tokens=300) == Needs(5, 300)
+    assert needs(messages=text, max_tokens=300, max_completion_tokens=200).output_tokens == 200
 
 
 def test_each_left_out_backend_says_why_and_openais_context_code_is_used_only_when_length_is_every_reason():
@@ -58,6 +60,10 @@ def test_each_left_out_backend_says_why_and_openais_context_code_is_used_only_wh
     assert (tools_only.code, tools_only.param) == ("no_backend_fits", "tools")
     assert sort_out([short, blind], caps, Needs(100)) == ([short, blind], [])
     assert sort_out([short], caps, Needs(5, tools=True)) == ([short], [])
+    terse = backend("terse", max_output_tokens=1000)
+    _, [long_answer] = sort_out([terse], {"terse": Capabilities(max_output_tokens=1000)}, Needs(5, 2000))
+    assert (long_answer.reason, long_answer.detail) == ("output", "max_tokens 2000 exceeds its 1000")
+    assert NoBackendFits.because([long_answer]).param == "max_tokens"
 
 
 def client(url: str) -> openai.OpenAI:
@@ -88,6 +94,23 @@ def test_a_prompt_longer_than_a_backends_context_goes_to_one_that_takes_it(gatew
     assert "strong" not in [c["backend"] for c in explained.json()["candidates"]]
     metrics = httpx.get(f"{url}/metrics").text
     assert 'llmrank_unfit_backends_total{backend="strong",reason="context"} 2.0' in metrics
+
+
+def test_a_longer_answer_than_a_backend_gives_goes_to_one_that_gives_it(gateway_factory, upstream):
+    base, control = upstream
+    url = gateway_factory(with_limits(standard_backends(base), strong={"max_output_tokens": 1000}))
+
+    def ask(**limit: Any) -> str:
+        raw = client(url).chat.completions.with_raw_response.create(
+            model="auto",
+            messages=[{"role": "user", "content": HARD}],
+            extra_headers={"X-Budget-Tier": "perf"},
+            **limit,
+        )
+        return raw.headers["x-llmrank-model"]
+
+    assert ask(max_tokens=1000) == "strong"
+    assert ask(max_tokens=2000) != "strong" and [name for name, _ in control.received].count("strong") == 1
 
 
 def test_images_and_tools_go_only_to_backends_that_take_them(gateway_factory, upstream):
