@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway.capabilities import Capabilities, Needs, Unfit, capabilities_of, needs_of, sort_out
 from gateway.errors import NoBackendFits
@@ -64,6 +66,34 @@ def test_each_left_out_backend_says_why_and_openais_context_code_is_used_only_wh
     _, [long_answer] = sort_out([terse], {"terse": Capabilities(max_output_tokens=1000)}, Needs(5, 2000))
     assert (long_answer.reason, long_answer.detail) == ("output", "max_tokens 2000 exceeds its 1000")
     assert NoBackendFits.because([long_answer]).param == "max_tokens"
+
+
+limits = st.builds(
+    Capabilities,
+    max_input_tokens=st.none() | st.integers(1, 200),
+    max_output_tokens=st.none() | st.integers(1, 200),
+    vision=st.none() | st.booleans(),
+    tools=st.none() | st.booleans(),
+)
+requests = st.builds(
+    Needs, st.integers(0, 250), st.none() | st.integers(1, 250), vision=st.booleans(), tools=st.booleans()
+)
+
+
+@given(st.lists(limits, min_size=1, max_size=6), requests)
+def test_a_backend_is_left_out_exactly_when_a_limit_it_states_is_broken_and_the_rest_keep_their_order(caps, needs):
+    backends = [backend(f"b{i}") for i in range(len(caps))]
+    fitting, unfit = sort_out(backends, {b.name: c for b, c in zip(backends, caps, strict=True)}, needs)
+    for b, c in zip(backends, caps, strict=True):
+        broken = (
+            (c.max_input_tokens is not None and needs.prompt_tokens > c.max_input_tokens)
+            or (None not in (c.max_output_tokens, needs.output_tokens) and needs.output_tokens > c.max_output_tokens)
+            or (needs.vision and c.vision is False)
+            or (needs.tools and c.tools is False)
+        )
+        assert (b in fitting) is not broken
+    assert fitting == [b for b in backends if b in fitting]
+    assert sorted([b.name for b in fitting] + [u.backend for u in unfit]) == sorted(b.name for b in backends)
 
 
 def client(url: str) -> openai.OpenAI:
