@@ -54,10 +54,10 @@ async def decide(
 ) -> Decision:
     tier = resolve_tier(request.headers.get("x-budget-tier"), config)
     text = routing_text(chat.messages)
-    prompt_tokens = await prompt.count(fallback_text=text)
-    limit = chat.max_completion_tokens or chat.max_tokens
-    output_tokens = min(limit or svc.settings.expected_output_tokens, svc.settings.expected_output_tokens)
-    decision = await svc.engine.decide(text, needs_of(chat, prompt_tokens), output_tokens, config, tier)
+    needs = needs_of(chat, await prompt.count(fallback_text=text))
+    expected = svc.settings.expected_output_tokens
+    output_tokens = min(needs.output_tokens or expected, expected)
+    decision = await svc.engine.decide(text, needs, output_tokens, config, tier)
     log.info(
         "routed",
         tier=tier,

@@ -129,7 +129,9 @@ class FeatureJudge:
         an interruption) asks only for what is missing. Failed prompts are not kept, so a later run asks again.
         """
         path = JudgementStore.path_for(cache_dir, self.model)
-        store = self._stores.get(path) or self._stores.setdefault(path, JudgementStore(cache_dir, self.model))
+        if path not in self._stores:
+            self._stores[path] = JudgementStore(cache_dir, self.model)
+        store = self._stores[path]
         rows = np.array([store.get(p) for p in prompts], dtype=np.float32).reshape(len(prompts), len(RULE_FEATURES))
         missing = np.flatnonzero(judged_nothing(rows)).tolist()
         if missing:
