@@ -1,6 +1,7 @@
 """Which backends can take a request at all: its prompt must fit the backend's context, the answer it asks for
-(`max_tokens`) the backend's output limit, and images or tools need a backend that accepts them. Routing ranks only
-those, so a long prompt never goes to a short-context model that would reject it, whatever its predicted value.
+(`max_tokens`) the backend's output limit, and images, audio, files or tools need a backend that accepts them.
+Routing ranks only those, so a long prompt never goes to a short-context model that would reject it, whatever its
+predicted value.
 
 A backend's limits come from `config/models.yaml` where given, else from LiteLLM's model map where it knows the
 model; what neither says is not checked (a server of one's own is assumed to take anything until told otherwise).
@@ -15,7 +16,7 @@ from typing import Any, Literal
 from gateway.registry import Backend
 from gateway.schemas import ChatRequest
 
-Reason = Literal["context", "output", "vision", "tools"]
+Reason = Literal["context", "output", "vision", "audio", "files", "tools"]
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,8 @@ class Capabilities:
     max_output_tokens: int | None = None
     vision: bool | None = None
     tools: bool | None = None
+    audio: bool | None = None
+    files: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,8 @@ class Needs:
     output_tokens: int | None = None  # the max_tokens asked for, if any
     vision: bool = False
     tools: bool = False
+    audio: bool = False
+    files: bool = False
 
 
 @dataclass(frozen=True)
@@ -51,20 +56,25 @@ def capabilities_of(backend: Backend, known: Mapping[str, Any]) -> Capabilities:
         max_output_tokens=_first(backend.max_output_tokens, known.get("max_output_tokens")),
         vision=_first(backend.supports_vision, known.get("supports_vision")),
         tools=_first(backend.supports_tools, known.get("supports_function_calling")),
+        audio=_first(backend.supports_audio, known.get("supports_audio_input")),
+        files=_first(backend.supports_files, known.get("supports_pdf_input")),
     )
 
 
 def needs_of(chat: ChatRequest, prompt_tokens: int) -> Needs:
-    """`max_completion_tokens` (or the older `max_tokens`) asks for an output limit, an image part in any message
-    for vision, a tool or function definition for tools."""
-    images = any(
-        part.get("type") == "image_url"
-        for message in chat.messages
-        if isinstance(message.content, list)
-        for part in message.content
+    """`max_completion_tokens` (or the older `max_tokens`) asks for an output limit; an `image_url`, `input_audio`
+    or `file` part in any message for vision, audio or files; a tool or function definition for tools."""
+    parts = {
+        part.get("type") for message in chat.messages if isinstance(message.content, list) for part in message.content
+    }
+    return Needs(
+        prompt_tokens,
+        chat.max_completion_tokens or chat.max_tokens,
+        vision="image_url" in parts,
+        tools=bool(chat.tools or chat.functions),
+        audio="input_audio" in parts,
+        files="file" in parts,
     )
-    output = chat.max_completion_tokens or chat.max_tokens
-    return Needs(prompt_tokens, output, vision=images, tools=bool(chat.tools or chat.functions))
 
 
 def unfit(backend: Backend, capabilities: Capabilities, needs: Needs) -> Unfit | None:
@@ -77,6 +87,10 @@ def unfit(backend: Backend, capabilities: Capabilities, needs: Needs) -> Unfit |
         return Unfit(backend.name, "output", f"max_tokens {needs.output_tokens} exceeds its {most}")
     if needs.vision and capabilities.vision is False:
         return Unfit(backend.name, "vision", "it takes no images")
+    if needs.audio and capabilities.audio is False:
+        return Unfit(backend.name, "audio", "it takes no audio")
+    if needs.files and capabilities.files is False:
+        return Unfit(backend.name, "files", "it takes no files")
     if needs.tools and capabilities.tools is False:
         return Unfit(backend.name, "tools", "it takes no tools")
     return None

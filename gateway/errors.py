@@ -2,7 +2,7 @@
 
 GatewayError
 ├── InvalidRequest        400  invalid_request_error   malformed JSON, bad fields, unknown tier
-│   └── NoBackendFits     400  invalid_request_error   no backend takes this prompt, max_tokens, images or tools
+│   └── NoBackendFits     400  invalid_request_error   no backend takes its length, max_tokens, media or tools
 ├── Unauthorized          401  authentication_error    missing or wrong gateway key
 ├── NotFound              404  not_found_error         unknown model, unknown route
 ├── PayloadTooLarge       413  invalid_request_error   body over the configured limit

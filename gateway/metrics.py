@@ -78,7 +78,7 @@ class Metrics:
         self.unfit = Counter(
             "llmrank_unfit_backends",
             "backends left out of a routed request's ranking because they cannot take it: its prompt exceeds their "
-            "context, its max_tokens their output limit, or it has images or tools they do not take",
+            "context, its max_tokens their output limit, or it has images, audio, files or tools they do not take",
             ["backend", "reason"],
             registry=r,
         )

@@ -49,6 +49,12 @@ class Backend(BaseModel):
     )
     supports_vision: bool | None = Field(None, description="Whether it takes images; LiteLLM's model map when omitted.")
     supports_tools: bool | None = Field(None, description="Whether it takes tools; LiteLLM's model map when omitted.")
+    supports_audio: bool | None = Field(
+        None, description="Whether it takes audio parts (input_audio); LiteLLM's model map when omitted."
+    )
+    supports_files: bool | None = Field(
+        None, description="Whether it takes file parts (PDFs); LiteLLM's model map (supports_pdf_input) when omitted."
+    )
     stream_usage: bool = Field(
         True,
         description="Ask this backend for a stream's usage (stream_options.include_usage) to price it. Turn off for "

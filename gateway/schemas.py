@@ -21,6 +21,14 @@ PART_PAYLOADS: dict[str, tuple[Callable[[object], bool], str]] = {
         lambda v: isinstance(v, str) or (isinstance(v, dict) and isinstance(v.get("url"), str)),
         "`image_url`: a URL string or an object with a string `url`",
     ),
+    "input_audio": (
+        lambda v: isinstance(v, dict) and isinstance(v.get("data"), str) and isinstance(v.get("format"), str),
+        "`input_audio`: an object with a string `data` (base64) and a string `format`",
+    ),
+    "file": (
+        lambda v: isinstance(v, dict) and any(isinstance(v.get(k), str) for k in ("file_data", "file_id")),
+        "`file`: an object with a string `file_data` or `file_id`",
+    ),
 }
 
 

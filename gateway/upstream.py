@@ -102,13 +102,27 @@ def warm_up() -> None:
 
 
 def count_prompt_tokens(messages: list[dict[str, Any]], text: str) -> int:
-    """Prompt tokens for the cost estimate. Images count as LiteLLM's default size (never fetched); messages that
+    """Prompt tokens for the cost estimate. Images count as LiteLLM's default size (never fetched); audio parts are
+    left out (their tokens depend on the backend's audio encoder, and its usage prices them); messages that
     LiteLLM's counter rejects are estimated from `text` (what the router reads) rather than failing the request."""
     try:
-        return int(litellm.token_counter(model=TOKENIZER_MODEL, messages=messages, use_default_image_token_count=True))
+        return int(
+            litellm.token_counter(
+                model=TOKENIZER_MODEL, messages=_without_audio(messages), use_default_image_token_count=True
+            )
+        )
     except Exception as exc:
         log.warning("prompt_tokens_estimated", error=type(exc).__name__)
         return int(litellm.token_counter(model=TOKENIZER_MODEL, text=text))
+
+
+def _without_audio(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {**m, "content": [p for p in m["content"] if p.get("type") != "input_audio"]}
+        if isinstance(m.get("content"), list)
+        else m
+        for m in messages
+    ]
 
 
 def count_completion_tokens(completion: str) -> int:

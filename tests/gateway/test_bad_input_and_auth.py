@@ -48,6 +48,14 @@ def url(gateway_factory, upstream) -> str:
         ({"model": "auto", "messages": [{"role": "user", "content": "x", "name": 3}]}, "messages.0.name"),
         ({"model": "auto", "messages": [{"role": "user", "content": [{"type": "image_url"}]}]}, "messages.0.content"),
         ({"model": "auto", "messages": [{"role": "user", "content": [{"text": "x"}]}]}, "messages.0.content"),
+        (
+            {"model": "auto", "messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": "x"}]}]},
+            "messages.0.content",
+        ),
+        (
+            {"model": "auto", "messages": [{"role": "user", "content": [{"type": "file", "file": {"filename": "a"}}]}]},
+            "messages.0.content",
+        ),
         # LiteLLM raised on these while building the call, and each backend counted a failure: a 502 for a bad request
         ({"model": "auto", "messages": [{"role": "user", "content": "x"}], "tools": 5}, "tools"),
         ({"model": "auto", "messages": [{"role": "user", "content": "x"}], "tools": [1]}, "tools.0"),

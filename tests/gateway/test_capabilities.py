@@ -1,5 +1,5 @@
-"""A routed request goes only to backends that can take it: its prompt within their context, its images and tools
-to backends that accept them; with none, a 400 in OpenAI's shape and no backend called."""
+"""A routed request goes only to backends that can take it: its prompt within their context, its images, audio,
+files and tools to backends that accept them; with none, a 400 in OpenAI's shape and no backend called."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from tests.conftest import standard_backends
 # A WinoGrande-style puzzle, where the bundled router's perf tier trusts only GPT-4 ("strong"); 33 prompt tokens.
 HARD = "The trophy doesn't fit into the brown suitcase because the _ is too large.\nA) trophy\nB) suitcase\nAnswer:"
 IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+AUDIO = {"type": "input_audio", "input_audio": {"data": "UklGRiQAAABXQVZF", "format": "wav"}}
+PDF = {"type": "file", "file": {"filename": "note.pdf", "file_data": "data:application/pdf;base64,JVBERi0xLjQ="}}
 TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}
 
 
@@ -33,17 +35,26 @@ def test_the_registry_says_first_then_litellms_model_map_and_what_neither_says_i
     assert capabilities_of(backend(max_input_tokens=8192, supports_vision=False), known) == Capabilities(
         max_input_tokens=8192, max_output_tokens=16_384, vision=False
     )
+    heard = {"supports_audio_input": True, "supports_pdf_input": False}
+    assert capabilities_of(backend(), heard) == Capabilities(audio=True, files=False)
+    assert capabilities_of(backend(supports_audio=False, supports_files=True), heard) == Capabilities(
+        audio=False, files=True
+    )
     assert capabilities_of(backend(), {}) == Capabilities()
     assert sort_out([backend()], {"b": Capabilities()}, Needs(10**6, vision=True, tools=True)) == ([backend()], [])
 
 
-def test_a_request_needs_its_max_tokens_vision_for_an_image_part_and_tools_for_tools_or_functions():
+def test_a_request_needs_its_max_tokens_vision_audio_or_files_for_its_parts_and_tools_for_tools_or_functions():
     def needs(**body: object) -> Needs:
         return needs_of(parse_chat_request(json.dumps({"model": "auto", **body}).encode()), 5)
 
     text = [{"role": "user", "content": "hi"}]
     assert needs(messages=text) == Needs(5)
     assert needs(messages=[{"role": "user", "content": [{"type": "text", "text": "what is this?"}, IMAGE]}]).vision
+    assert needs(messages=[{"role": "user", "content": [AUDIO]}]) == Needs(5, audio=True)
+    assert needs(messages=[*text, {"role": "user", "content": [{"type": "text", "text": "sum up"}, PDF]}]) == Needs(
+        5, files=True
+    )
     assert needs(messages=text, tools=[TOOL]) == Needs(5, tools=True)
     assert needs(messages=text, functions=[TOOL["function"]]).tools
     assert needs(messages=text, max_tokens=300) == Needs(5, 300)
@@ -66,6 +77,12 @@ def test_each_left_out_backend_says_why_and_openais_context_code_is_used_only_wh
     _, [long_answer] = sort_out([terse], {"terse": Capabilities(max_output_tokens=1000)}, Needs(5, 2000))
     assert (long_answer.reason, long_answer.detail) == ("output", "max_tokens 2000 exceeds its 1000")
     assert NoBackendFits.because([long_answer]).param == "max_tokens"
+    deaf, paperless = backend("deaf", supports_audio=False), backend("paperless", supports_files=False)
+    caps = {"deaf": Capabilities(audio=False), "paperless": Capabilities(files=False)}
+    heard = sort_out([deaf, paperless], caps, Needs(5, audio=True))
+    assert heard == ([paperless], [Unfit("deaf", "audio", "it takes no audio")])
+    read = sort_out([deaf, paperless], caps, Needs(5, files=True))
+    assert read == ([deaf], [Unfit("paperless", "files", "it takes no files")])
 
 
 limits = st.builds(
@@ -74,9 +91,17 @@ limits = st.builds(
     max_output_tokens=st.none() | st.integers(1, 200),
     vision=st.none() | st.booleans(),
     tools=st.none() | st.booleans(),
+    audio=st.none() | st.booleans(),
+    files=st.none() | st.booleans(),
 )
 requests = st.builds(
-    Needs, st.integers(0, 250), st.none() | st.integers(1, 250), vision=st.booleans(), tools=st.booleans()
+    Needs,
+    st.integers(0, 250),
+    st.none() | st.integers(1, 250),
+    vision=st.booleans(),
+    tools=st.booleans(),
+    audio=st.booleans(),
+    files=st.booleans(),
 )
 
 
@@ -90,6 +115,8 @@ def test_a_backend_is_left_out_exactly_when_a_limit_it_states_is_broken_and_the_
             or (None not in (c.max_output_tokens, needs.output_tokens) and needs.output_tokens > c.max_output_tokens)
             or (needs.vision and c.vision is False)
             or (needs.tools and c.tools is False)
+            or (needs.audio and c.audio is False)
+            or (needs.files and c.files is False)
         )
         assert (b in fitting) is not broken
     assert fitting == [b for b in backends if b in fitting]
@@ -164,6 +191,32 @@ def test_images_and_tools_go_only_to_backends_that_take_them(gateway_factory, up
     assert cheapest(messages=pictured) == "strong"
     assert cheapest(messages=[{"role": "user", "content": "hi"}], tools=[TOOL]) == "mid"
     assert [name for name, _ in control.received] == ["strong", "mid"]
+
+
+def test_audio_and_files_go_only_to_backends_that_take_them(gateway_factory, upstream):
+    base, control = upstream
+    url = gateway_factory(
+        with_limits(
+            standard_backends(base),
+            strong={"supports_audio": True, "supports_files": True},
+            mid={"supports_audio": False, "supports_files": True},
+            cheap={"supports_audio": False, "supports_files": False},
+        )
+    )
+
+    def cheapest(*parts: dict) -> str:
+        messages: list[Any] = [{"role": "user", "content": [{"type": "text", "text": "What does this say?"}, *parts]}]
+        raw = client(url).chat.completions.with_raw_response.create(
+            model="auto", messages=messages, extra_headers={"X-Budget-Tier": "cost"}
+        )
+        return raw.headers["x-llmrank-model"]
+
+    assert cheapest() == "cheap"
+    assert cheapest(PDF) == "mid"
+    assert cheapest(AUDIO) == "strong"
+    assert [name for name, _ in control.received] == ["cheap", "mid", "strong"]
+    sent = control.received[-1][1]["messages"][0]["content"]
+    assert sent[1] == AUDIO  # the part reaches the backend as the client sent it
 
 
 def test_a_request_no_backend_can_take_is_refused_in_openais_shape_and_calls_none(gateway_factory, upstream):

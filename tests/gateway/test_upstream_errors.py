@@ -54,3 +54,12 @@ def test_prompt_tokens_fall_back_to_the_routing_text_when_litellm_cannot_count_t
         estimated = count_prompt_tokens(odd, "one two three four five six seven eight")
     assert estimated == 8
     assert [entry["event"] for entry in logs] == ["prompt_tokens_estimated"]
+
+
+def test_an_audio_part_is_left_out_of_the_prompt_tokens_rather_than_making_the_count_an_estimate():
+    text = {"type": "text", "text": "Which planet is the largest?"}
+    audio = {"type": "input_audio", "input_audio": {"data": "UklGRiQAAABXQVZF", "format": "wav"}}
+    with capture_logs() as logs:
+        counted = count_prompt_tokens([{"role": "user", "content": [text, audio]}], "unused")
+    assert counted == count_prompt_tokens([{"role": "user", "content": [text]}], "unused")
+    assert logs == []
