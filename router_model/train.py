@@ -25,7 +25,7 @@ from router_model.encoder import (
 )
 from router_model.evaluate import Predictions, evaluate, sweep
 from router_model.features import Featurizer
-from router_model.judge import DEFAULT_CONNECTION, FeatureJudge, JudgeConnection, without_judgement
+from router_model.judge import DEFAULT_CONNECTION, JudgeConnection, judgements_for, without_judgement
 from router_model.loss import llmrank_loss, utility
 from router_model.model import LLMRankConfig, LLMRankNet
 from router_model.text import embedding_text
@@ -160,11 +160,10 @@ def prepare(config: TrainConfig) -> Prepared:
 def _judged(prepared: Prepared, config: TrainConfig) -> Prepared:
     """With a judge, its rule features for the split's prompts only: a training share below 1 leaves rows out,
     and each judgement is a paid call."""
-    if config.judge_model is None:
-        return prepared
     prompts = [prompt for part in prepared.parts.values() for prompt in part.prompts]
-    judge = FeatureJudge(config.judge_model, config.judge_connection)
-    judged = judge.judge_many(prompts, config.cache_dir, config.progress)
+    judged = judgements_for(config.judge_model, prompts, config.judge_connection, config.cache_dir, config.progress)
+    if judged is None:
+        return prepared
     ends = np.cumsum([len(part) for part in prepared.parts.values()])[:-1]
     return replace(
         prepared,

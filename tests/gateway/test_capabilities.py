@@ -127,6 +127,14 @@ def client(url: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0, timeout=30)
 
 
+def routed_to(url: str, tier: str, **request: Any) -> str:
+    """The backend that answered a routed request."""
+    raw = client(url).chat.completions.with_raw_response.create(
+        model="auto", extra_headers={"X-Budget-Tier": tier}, **request
+    )
+    return raw.headers["x-llmrank-model"]
+
+
 def with_limits(backends: list[dict], **limits: dict) -> list[dict]:
     return [{**b, **limits.get(b["name"], {})} for b in backends]
 
@@ -136,10 +144,7 @@ def test_a_prompt_longer_than_a_backends_context_goes_to_one_that_takes_it(gatew
     url = gateway_factory(with_limits(standard_backends(base), strong={"max_input_tokens": 50}))
 
     def ask(prompt: str) -> str:
-        raw = client(url).chat.completions.with_raw_response.create(
-            model="auto", messages=[{"role": "user", "content": prompt}], extra_headers={"X-Budget-Tier": "perf"}
-        )
-        return raw.headers["x-llmrank-model"]
+        return routed_to(url, "perf", messages=[{"role": "user", "content": prompt}])
 
     assert ask(HARD) == "strong"
     longer = f"{HARD}\n{HARD}"
@@ -158,13 +163,7 @@ def test_a_longer_answer_than_a_backend_gives_goes_to_one_that_gives_it(gateway_
     url = gateway_factory(with_limits(standard_backends(base), strong={"max_output_tokens": 1000}))
 
     def ask(**limit: Any) -> str:
-        raw = client(url).chat.completions.with_raw_response.create(
-            model="auto",
-            messages=[{"role": "user", "content": HARD}],
-            extra_headers={"X-Budget-Tier": "perf"},
-            **limit,
-        )
-        return raw.headers["x-llmrank-model"]
+        return routed_to(url, "perf", messages=[{"role": "user", "content": HARD}], **limit)
 
     assert ask(max_tokens=1000) == "strong"
     assert ask(max_tokens=2000) != "strong" and [name for name, _ in control.received].count("strong") == 1
@@ -182,10 +181,7 @@ def test_images_and_tools_go_only_to_backends_that_take_them(gateway_factory, up
     )
 
     def cheapest(**request: Any) -> str:
-        raw = client(url).chat.completions.with_raw_response.create(
-            model="auto", extra_headers={"X-Budget-Tier": "cost"}, **request
-        )
-        return raw.headers["x-llmrank-model"]
+        return routed_to(url, "cost", **request)
 
     pictured = [{"role": "user", "content": [{"type": "text", "text": "What is in this picture?"}, IMAGE]}]
     assert cheapest(messages=pictured) == "strong"
@@ -205,11 +201,11 @@ def test_audio_and_files_go_only_to_backends_that_take_them(gateway_factory, ups
     )
 
     def cheapest(*parts: dict) -> str:
-        messages: list[Any] = [{"role": "user", "content": [{"type": "text", "text": "What does this say?"}, *parts]}]
-        raw = client(url).chat.completions.with_raw_response.create(
-            model="auto", messages=messages, extra_headers={"X-Budget-Tier": "cost"}
+        return routed_to(
+            url,
+            "cost",
+            messages=[{"role": "user", "content": [{"type": "text", "text": "What does this say?"}, *parts]}],
         )
-        return raw.headers["x-llmrank-model"]
 
     assert cheapest() == "cheap"
     assert cheapest(PDF) == "mid"
