@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,6 +91,12 @@ class Router:
         return self.checkpoint.models + tuple(c.name for c in self.calibrated)
 
     @functools.cached_property
+    def profile_names(self) -> dict[str, str]:
+        """Every name a backend may give as its profile → the profile: each profile, and the trained models'
+        names in other sources (RouterBench's `claude-v2` → `claude-2`)."""
+        return profile_names(self.profiles, self.checkpoint.aliases)
+
+    @functools.cached_property
     def version(self) -> str:
         """`<network>+<encoder variant>`: vectors cached under one version never serve another
         (`network_version` reads the first part back)."""
@@ -117,13 +123,14 @@ class Router:
 
     @torch.inference_mode()
     def quality(self, vectors: Sequence[PromptVector], head: str = DEFAULT_HEAD) -> np.ndarray:
-        """(n, m) network outputs for the given head; the default head also scores calibrated profiles."""
+        """(n, m) predicted quality in [0, 1] from the given head; the default head also scores calibrated profiles
+        (a linear read-out of the shared representation, clipped to [0, 1])."""
         net = self.checkpoint.heads[head].net
         hidden = net.hidden(*_tensors(vectors))  # (n, 256)
-        trained = net.fused[-1](hidden).numpy()  # (n, m_trained)
+        trained = net.quality_from_hidden(hidden).numpy()  # (n, m_trained), in (0, 1)
         if head != DEFAULT_HEAD or not self.calibrated:
             return trained
-        extra = np.stack([c.score(hidden.numpy()) for c in self.calibrated], axis=1)
+        extra = np.clip(np.stack([c.score(hidden.numpy()) for c in self.calibrated], axis=1), 0.0, 1.0)
         return np.concatenate([trained, extra.astype(trained.dtype)], axis=1)
 
     def estimated_cost(self, prompts: Sequence[str]) -> np.ndarray:
@@ -140,6 +147,11 @@ class Router:
     def hidden(self, vectors: Sequence[PromptVector]) -> np.ndarray:
         """(n, 256) the default network's shared representation, what calibrated profiles read."""
         return self.checkpoint.heads[DEFAULT_HEAD].net.hidden(*_tensors(vectors)).numpy()
+
+
+def profile_names(profiles: Sequence[str], aliases: Mapping[str, str]) -> dict[str, str]:
+    """Name → profile, where an alias never hides a profile of the same name."""
+    return {alias: name for alias, name in aliases.items() if name in profiles} | {p: p for p in profiles}
 
 
 def network_version(router_version: str) -> str:

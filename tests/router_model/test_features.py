@@ -98,3 +98,20 @@ def test_proxy_success_never_sees_the_prompts_own_label():
     assert not np.allclose(with_self, without_self)
     features = featurizer.transform_training([f"p{i}" for i in range(40)], emb)
     assert np.allclose(features[:, -2:], without_self)
+
+
+def test_proxy_success_reads_only_neighbours_that_graded_the_model_and_falls_back_to_its_mean():
+    emb = np.eye(4, 8, dtype=np.float32)
+    nan = np.nan
+    # model a is graded on rows 0 and 1, b on row 3 only, c on row 2 only; the four rows are orthogonal
+    quality = np.array([[1.0, nan, nan], [0.0, nan, nan], [nan, nan, nan], [nan, 0.25, nan]], dtype=np.float32)
+    quality[2, 2] = 0.5
+    featurizer = Featurizer.fit(("a", "b", "c"), emb, quality, seed=0)
+    proxy = featurizer.proxy_success(emb[:1])[0]
+    # row 0 is its own neighbour here (no exclusion); similarities 1 and 0 weigh e^0 and e^-10
+    w_self, w_other = 1.0, np.exp(-10.0)
+    assert proxy[0] == np.float32((w_self * 1.0 + w_other * 0.0) / (w_self + w_other))
+    assert np.isclose(proxy[1], 0.25) and np.isclose(proxy[2], 0.5)  # only the rows that graded b, c count
+    assert np.isfinite(featurizer.transform(["x"], emb[:1])).all()
+    alone = Featurizer.fit(("a", "b"), emb[:2], quality[:2, :2], seed=0)
+    assert np.isclose(alone.proxy_success(emb[:1])[0, 1], 0.0)  # b has no graded row: its training mean (none: 0)
