@@ -6,9 +6,10 @@
 and issue 3's bars): with one client, a routed cache miss adds at most 15 ms at p50 and 50 ms at p99 and a cache hit
 at most 2 ms at p50; at 64 clients, the gateway's added latency (p50 and p99, plain and streamed) and its throughput
 are no worse than LiteLLM's proxy's; in process, a 100-token prompt scores in under 15 ms (median) and a cached
-feature vector in under 1 ms; on the held-out split (`llmrank eval --json`), the perf tier beats
-gpt-4-1106-preview's quality at under half its cost, the balanced tier keeps quality ≥ 0.85 at under a tenth of its
-cost, and the router's cost–quality curve has a higher AIQ than the kNN baseline's.
+feature vector in under 1 ms; on the held-out split of every source (`llmrank eval --json`, issue 28), the router's
+AIQ beats the kNN and ridge baselines'; on MMLU-Pro some tier keeps 90% of the best single model's quality at 25% of
+its cost and the perf tier 97% at 70%; on RouterBench the balanced tier keeps quality ≥ 0.85 at a tenth of
+gpt-4-1106-preview's cost; on AlpacaEval the router's AIQ beats every single model's point and ridge's.
 """
 
 from __future__ import annotations
@@ -108,44 +109,89 @@ def scoring_verdicts(rows: list[dict[str, Any]]) -> list[Verdict]:
 
 
 def routing_verdicts(result: dict[str, Any]) -> list[Verdict]:
-    """Verdicts for an `llmrank eval --json` result whose data includes gpt-4-1106-preview."""
-    rows = {r["name"]: r for r in result["rows"]}
-    reference = next((m for m in result["single_models"] if m["name"] == REFERENCE), None)
-    if reference is None:
-        return []
-    scope = f"{result['n']} prompts"
+    """Verdicts for an `llmrank eval --json` result (issue 28's bars), for each source it holds."""
+    per_source = result["per_source"]
+    verdicts = [baseline_verdict(source, rep) for source, rep in per_source.items()]
+    if "mmlu_pro" in per_source:
+        verdicts += mmlu_pro_verdicts(per_source["mmlu_pro"])
+    if "routerbench" in per_source:
+        verdicts += routerbench_verdicts(per_source["routerbench"])
+    if "alpaca_eval" in per_source:
+        verdicts.append(chat_verdict(per_source["alpaca_eval"]))
+    return verdicts
 
-    def tier(name: str) -> tuple[float, float, str]:
-        quality, ratio = rows[name]["quality"], rows[name]["cost"] / reference["cost"]
-        return quality, ratio, f"{quality:.4f} at {ratio:.3f}× its cost"
 
-    perf_quality, perf_ratio, perf = tier("perf")
-    balanced_quality, balanced_ratio, balanced = tier("balanced")
-    knn = result["baseline_aiq"]["knn"]
+def baseline_verdict(source: str, rep: dict[str, Any]) -> Verdict:
+    knn, ridge = rep["baseline_aiq"]["knn"], rep["baseline_aiq"]["ridge"]
+    measured = f"{rep['aiq']:.4f} vs {knn:.4f} / {ridge:.4f}"
+    return Verdict(f"{source}: AIQ > kNN's and ridge's", _scope(rep), measured, rep["aiq"] > max(knn, ridge))
+
+
+def mmlu_pro_verdicts(rep: dict[str, Any]) -> list[Verdict]:
+    """Some tier ≥ 90% of the best single model's quality at ≤ 25% of its cost; perf ≥ 97% at ≤ 70%."""
+    best = max(rep["single_models"], key=lambda m: m["quality"])
+    shares = {t: _shares(rep, t, best) for t in ("perf", "balanced", "cost")}
+    frugal = max(shares, key=lambda t: (shares[t][1] <= 0.25, shares[t][0]))
+    name = best["name"]
     return [
         Verdict(
-            f"perf: quality > {REFERENCE}'s at < 1/2 its cost",
-            scope,
-            f"{perf} (it: {reference['quality']:.4f})",
-            perf_quality > reference["quality"] and perf_ratio < 0.5,
+            f"mmlu_pro: a tier ≥ 90% of {name}'s quality at ≤ 25% of its cost",
+            _scope(rep),
+            f"{frugal}: {shares[frugal][0]:.1%} at {shares[frugal][1]:.1%}",
+            shares[frugal][0] >= 0.90 and shares[frugal][1] <= 0.25,
         ),
         Verdict(
-            f"balanced: quality ≥ 0.85 at < 1/10 of {REFERENCE}'s cost",
-            scope,
-            balanced,
-            balanced_quality >= 0.85 and balanced_ratio < 0.1,
+            f"mmlu_pro: perf ≥ 97% of {name}'s quality at ≤ 70% of its cost",
+            _scope(rep),
+            f"{shares['perf'][0]:.1%} at {shares['perf'][1]:.1%}",
+            shares["perf"][0] >= 0.97 and shares["perf"][1] <= 0.70,
         ),
-        Verdict("router's AIQ > the kNN baseline's", scope, f"{result['aiq']:.4f} vs {knn:.4f}", result["aiq"] > knn),
     ]
+
+
+def routerbench_verdicts(rep: dict[str, Any]) -> list[Verdict]:
+    reference = next((m for m in rep["single_models"] if m["name"] == REFERENCE), None)
+    if reference is None:
+        return []
+    balanced = next(r for r in rep["rows"] if r["name"] == "balanced")
+    ratio = balanced["cost"] / reference["cost"]
+    return [
+        Verdict(
+            f"routerbench: balanced ≥ 0.85 quality at ≤ 1/10 of {REFERENCE}'s cost",
+            _scope(rep),
+            f"{balanced['quality']:.4f} at {ratio:.3f}× its cost",
+            balanced["quality"] >= 0.85 and ratio <= 0.1,
+        )
+    ]
+
+
+def chat_verdict(rep: dict[str, Any]) -> Verdict:
+    best = max(rep["single_models"], key=lambda m: m["aiq"])
+    ridge = rep["baseline_aiq"]["ridge"]
+    return Verdict(
+        "alpaca_eval: AIQ > every single model's point and ridge's",
+        _scope(rep),
+        f"{rep['aiq']:.4f} vs {best['aiq']:.4f} ({best['name']}) / {ridge:.4f}",
+        rep["aiq"] > max(best["aiq"], ridge),
+    )
+
+
+def _shares(rep: dict[str, Any], tier: str, best: dict[str, Any]) -> tuple[float, float]:
+    row = next(r for r in rep["rows"] if r["name"] == tier)
+    return row["quality"] / best["quality"], row["cost"] / best["cost"]
+
+
+def _scope(rep: dict[str, Any]) -> str:
+    return f"{rep['n']} prompts"
 
 
 def print_verdicts(verdicts: list[Verdict]) -> None:
     if not verdicts:
         return
     width = max(len(v.target) for v in verdicts)
-    print(f"\n{'target':<{width}}  {'scope':<11}  {'measured':<40}  holds")
+    print(f"\n{'target':<{width}}  {'scope':<13}  {'measured':<52}  holds")
     for v in verdicts:
-        print(f"{v.target:<{width}}  {v.scope:<11}  {v.measured:<40}  {'yes' if v.holds else 'NO'}")
+        print(f"{v.target:<{width}}  {v.scope:<13}  {v.measured:<52}  {'yes' if v.holds else 'NO'}")
 
 
 def main() -> None:

@@ -18,6 +18,14 @@ def choose(quality: np.ndarray, cost: np.ndarray, lam: float) -> np.ndarray:
     return tied_cost.argmin(axis=-1)
 
 
+def choose_among(quality: np.ndarray, cost: np.ndarray, lam: float, allowed: np.ndarray) -> np.ndarray:
+    """`choose` restricted per row to the models `allowed` (n, m) marks; each row must allow at least one."""
+    u = np.where(allowed, utilities(quality, cost, lam), -np.inf)
+    best = u.max(axis=-1, keepdims=True)
+    tied_cost = np.where(allowed & np.isclose(u, best, rtol=0.0, atol=1e-12), cost, np.inf)
+    return tied_cost.argmin(axis=-1)
+
+
 def ranking(quality: np.ndarray, cost: np.ndarray, lam: float) -> np.ndarray:
     """Model indices for one prompt, best first (the order fallbacks follow)."""
     u = utilities(quality, cost, lam)
