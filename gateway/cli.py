@@ -72,6 +72,7 @@ def _train(args: argparse.Namespace) -> int:
             serve_precision=args.serve_precision,
             judge_model=args.judge_model,
             judge_connection=_judge_connection(),
+            source_input=args.source_input,
             **{window: getattr(args, window) for window in ("max_tokens", "serve_max_tokens") if hasattr(args, window)},
         )
     )
@@ -95,6 +96,7 @@ def _eval(args: argparse.Namespace) -> int:
         args.data,
         args.checkpoint,
         _tier_lambdas(args.config),
+        args.source,
         args.json,
         args.plot,
         judge_connection=_judge_connection(),
@@ -143,8 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", type=Path, help="folder with models.yaml and tiers.yaml")
     serve.set_defaults(run=_serve)
 
-    tr = sub.add_parser("train", help="train the router on RouterBench rows and write a checkpoint")
-    tr.add_argument("--data", type=Path, required=True, help="RouterBench .parquet, .csv or .pkl")
+    data_help = "a corpus folder (prompts.parquet, outcomes.parquet, models.csv) or a RouterBench .parquet/.csv/.pkl"
+    tr = sub.add_parser("train", help="train the router on graded outcomes and write a checkpoint")
+    tr.add_argument("--data", type=Path, nargs="+", required=True, help=f"{data_help}; several are read as one")
     tr.add_argument("--out", type=Path, required=True, help="checkpoint folder to write")
     tr.add_argument("--lambda", dest="lambdas", type=float, nargs="*", default=[], help="extra per-λ heads")
     tr.add_argument("--seed", type=int, default=7)
@@ -172,10 +175,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="a LiteLLM model that judges the rule features instead of the parsers (the paper's way; one call per "
         "prompt, reached with LLMRANK_JUDGE_API_BASE / LLMRANK_JUDGE_API_KEY_ENV); default: parsed, no network",
     )
+    tr.add_argument(
+        "--source-input",
+        action="store_true",
+        help="give the network each training prompt's source as an input; serving gives each source's share",
+    )
     tr.set_defaults(run=_train)
 
-    ev = sub.add_parser("eval", help="the paper's tables, the λ sweep and a Pareto plot on a data file")
-    ev.add_argument("--data", type=Path, required=True)
+    ev = sub.add_parser("eval", help="the paper's tables per source, the λ sweeps and a Pareto plot")
+    ev.add_argument("--data", type=Path, nargs="+", required=True, help=data_help)
+    ev.add_argument("--source", help="score only this source's rows (e.g. mmlu_pro)")
     ev.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
     ev.add_argument("--config", type=Path, default=DEFAULT_CONFIG_DIR, help="folder with tiers.yaml")
     ev.add_argument("--json", type=Path, help="write the report as JSON here")

@@ -1,7 +1,8 @@
 """Self-describing checkpoints: `save(dir)` writes config, signals and heads; `load(dir)` rebuilds them.
 
-Layout: router.json (models, features, encoder, heads, the feature judge if any), signals.npz (neighbour bank,
-difficulty ridge, cost model), heads/<name>.pt (float16 weights), card.json (data, split, seed, λ, metrics).
+Layout: router.json (models and their other names, training sources, features, encoder, heads, the feature judge
+if any), signals.npz (neighbour bank, difficulty and baseline ridges, cost model), heads/<name>.pt (float16 weights),
+card.json (data, split, seed, λ, metrics).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from router_model.costs import CostModel
 from router_model.features import Featurizer, FittedSignals
 from router_model.model import LLMRankConfig, LLMRankNet
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass
@@ -36,9 +37,9 @@ class Checkpoint:
     cost_model: CostModel
     heads: dict[str, Head]
     encoder: dict[str, Any]
-    best_single: str
-    cheapest: str
     card: dict[str, Any] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)  # another source's name for a model → its name here
+    sources: tuple[str, ...] = ()  # the training sources, in the order of `signals.source_prior`
 
     @property
     def version(self) -> str:
@@ -57,20 +58,25 @@ class Checkpoint:
         s = self.featurizer.signals
         np.savez_compressed(
             directory / "signals.npz",
-            bank_embeddings=s.bank_embeddings.astype(np.float16),
-            bank_quality=s.bank_quality,
+            bank_embeddings=s.bank_embeddings.astype(np.int8),
+            bank_quality=s.bank_quality.astype(np.float16),
+            bank_offsets=s.bank_offsets,
+            model_mean=s.model_mean,
             difficulty_w=s.difficulty_w,
             difficulty_cuts=s.difficulty_cuts,
+            ridge_w=s.ridge_w,
+            source_prior=s.source_prior,
             cost_intercept=self.cost_model.intercept,
             cost_per_char=self.cost_model.per_char,
         )
         meta = {
             "format_version": FORMAT_VERSION,
             "models": list(self.models),
+            "aliases": self.aliases,
+            "sources": list(self.sources),
+            "source_input": bool(self.featurizer.sources),
             "features": [asdict(f) for f in self.featurizer.infos],
             "encoder": self.encoder,
-            "best_single": self.best_single,
-            "cheapest": self.cheapest,
             "heads": {name: {"lambda": h.lam, "config": asdict(h.net.config)} for name, h in self.heads.items()},
         }
         if self.featurizer.judge_model:
@@ -96,11 +102,16 @@ def load_checkpoint(directory: Path) -> Checkpoint:
         signals = FittedSignals(
             bank_embeddings=arrays["bank_embeddings"],
             bank_quality=arrays["bank_quality"].astype(np.float32),
+            bank_offsets=arrays["bank_offsets"],
+            model_mean=arrays["model_mean"],
             difficulty_w=arrays["difficulty_w"],
             difficulty_cuts=arrays["difficulty_cuts"],
+            ridge_w=arrays["ridge_w"],
+            source_prior=arrays["source_prior"],
         )
         cost_model = CostModel(arrays["cost_intercept"], arrays["cost_per_char"])
-    featurizer = Featurizer(models, signals, meta.get("judge"))
+    sources = tuple(meta["sources"])
+    featurizer = Featurizer(models, signals, meta.get("judge"), sources if meta["source_input"] else ())
     names = [f["name"] for f in meta["features"]]
     if names != featurizer.names:
         raise ValueError(f"{directory}: checkpoint features differ from this code's features")
@@ -108,7 +119,14 @@ def load_checkpoint(directory: Path) -> Checkpoint:
     card_path = directory / "card.json"
     card = json.loads(card_path.read_text()) if card_path.exists() else {}
     return Checkpoint(
-        models, featurizer, cost_model, heads, meta["encoder"], meta["best_single"], meta["cheapest"], card
+        models,
+        featurizer,
+        cost_model,
+        heads,
+        meta["encoder"],
+        card,
+        aliases=dict(meta["aliases"]),
+        sources=sources,
     )
 
 

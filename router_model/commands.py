@@ -12,13 +12,13 @@ import torch
 
 from router_model.calibrate import fit_profile
 from router_model.checkpoint import Checkpoint, load_checkpoint
-from router_model.data import RouterBenchData, load_routerbench, read_calibration_rows, stratified_split
+from router_model.data import Catalogue, OutcomeTable, load_data, read_calibration_rows, stratified_split
 from router_model.encoder import DEFAULT_CACHE_DIR, Encoder, encoder_for
-from router_model.evaluate import evaluate, format_report, plot_pareto
+from router_model.evaluate import evaluate_sources, format_report, plot_pareto
 from router_model.explain import attributions
 from router_model.judge import DEFAULT_CONNECTION, JudgeConnection, judgements_for
 from router_model.router import DEFAULT_HEAD, PromptVector, Router, made_by_network
-from router_model.train import TrainConfig, embed_prompts, file_digest, predict, train
+from router_model.train import TrainConfig, embed_prompts, predict, train
 
 
 def run_train(config: TrainConfig) -> dict[str, Any]:
@@ -26,72 +26,91 @@ def run_train(config: TrainConfig) -> dict[str, Any]:
     return checkpoint.card
 
 
-def held_out_rows(checkpoint: Checkpoint, data_path: Path, data: RouterBenchData) -> tuple[RouterBenchData, str]:
-    """The checkpoint's own test split when `data_path` is its training file, else every usable row."""
-    card = checkpoint.card
-    if card.get("data", {}).get("sha256") == file_digest(data_path):
-        split = stratified_split(data.benchmarks, int(card["split"]["seed"]))
-        return data.subset(split["test"]), f"held-out test split (seed {card['split']['seed']})"
-    return data, "every usable row (file not seen in training)"
+def held_out_rows(checkpoint: Checkpoint, data: OutcomeTable) -> tuple[OutcomeTable, str]:
+    """The checkpoint's own test split of every task it was trained on (same task, same size), and every row of the
+    tasks it has not seen."""
+    split = checkpoint.card.get("split", {})
+    trained = split.get("tasks", {})
+    names, counts = np.unique(data.tasks, return_counts=True)
+    seen = [str(t) for t, n in zip(names, counts, strict=True) if trained.get(str(t)) == int(n)]
+    in_seen = np.isin(data.tasks, seen)
+    keep = ~in_seen
+    if seen:
+        idx = np.flatnonzero(in_seen)
+        test = stratified_split(data.tasks[idx], data.prompt_ids[idx], int(split["seed"]))["test"]
+        keep[idx[test]] = True
+    scopes = []
+    if seen:
+        scopes.append(f"held-out test split (seed {split.get('seed')}) of {len(seen)} trained task(s)")
+    if len(seen) < len(names):
+        scopes.append(f"every row of {len(names) - len(seen)} task(s) not seen in training")
+    return data.subset(np.flatnonzero(keep)), "; ".join(scopes)
 
 
 def report_on(
     checkpoint: Checkpoint,
-    rows: RouterBenchData,
+    rows: OutcomeTable,
     tiers: Mapping[str, float],
     encoder: Encoder,
     cache_dir: Path = DEFAULT_CACHE_DIR,
     progress: bool = False,
     judge_connection: JudgeConnection = DEFAULT_CONNECTION,
 ) -> dict[str, Any]:
-    """`evaluate`'s report for `rows`, scored from their prompts with `encoder` (the one the checkpoint serves with)
-    and, for a checkpoint with a feature judge, that judge's features."""
+    """`evaluate_sources`'s report for `rows`, scored from their prompts with `encoder` (the one the checkpoint
+    serves with) and, for a checkpoint with a feature judge, that judge's features."""
     embeddings = embed_prompts(rows.prompts, encoder, cache_dir, progress)
     judge = checkpoint.featurizer.judge_model
     judged = judgements_for(judge, rows.prompts, judge_connection, cache_dir, progress)
     features = checkpoint.featurizer.transform(rows.prompts, embeddings, judged=judged)
-    predictions = predict(checkpoint, rows, features, embeddings)
-    return evaluate(rows, predictions, tiers, checkpoint.best_single, checkpoint.cheapest)
+    predictions = predict(checkpoint, rows.prompts, features, embeddings)
+    return evaluate_sources(rows, predictions, tiers)
 
 
-def scored_splits(checkpoint: Checkpoint, data_path: Path, cache_dir: Path) -> dict[str, dict[str, float | None]]:
-    """AIQ and the perf and balanced tiers' quality and cost on the checkpoint's validation and test splits, with the
-    best quality its λ sweep reaches for under half of the best single model's cost (None where no point does)."""
-    data, _ = load_routerbench(data_path, models=checkpoint.models)
-    split = stratified_split(data.benchmarks, int(checkpoint.card["split"]["seed"]))
+def load_for(checkpoint: Checkpoint, paths: Sequence[Path], source: str | None = None) -> tuple[OutcomeTable, Any]:
+    """Rows of `paths` over the checkpoint's models (other sources' names mapped to its own), one source if given."""
+    data, filters, _ = load_data(paths, Catalogue(aliases=checkpoint.aliases))
+    if source is not None:
+        if source not in set(data.sources.tolist()):
+            raise ValueError(f"no rows of source {source!r}; sources here: {', '.join(sorted(set(data.sources)))}")
+        data = data.of_source(source)
+    return data.select_models(checkpoint.models), filters
+
+
+def scored_splits(checkpoint: Checkpoint, cache_dir: Path) -> dict[str, dict[str, Any]]:
+    """AIQ overall and per source, with the kNN and ridge baselines', on the checkpoint's validation and test splits
+    of its own training data, at the checkpoint's tiers."""
+    data, _ = load_for(checkpoint, [Path(p) for p in checkpoint.card["data"]["paths"]])
+    split = stratified_split(data.tasks, data.prompt_ids, int(checkpoint.card["split"]["seed"]))
     tiers = checkpoint.card["tiers_from_validation"]
     encoder = encoder_for(checkpoint.encoder, cache_dir)
     scores = {}
     for part in ("val", "test"):
         report = report_on(checkpoint, data.subset(split[part]), tiers, encoder, cache_dir)
-        by_name = {row["name"]: row for row in report["rows"]}
-        half = by_name["best_single"]["cost"] / 2
-        scores[part] = {
-            "aiq": report["aiq"],
-            "knn_aiq": report["baseline_aiq"]["knn"],
-            "best_under_half_cost": max((p["quality"] for p in report["sweep"] if p["cost"] < half), default=None),
-            **{f"{tier}_{key}": by_name[tier][key] for tier in ("perf", "balanced") for key in ("quality", "cost")},
+        scores[part] = {"aiq": report["overall"]["aiq"]} | {
+            source: {"aiq": rep["aiq"], "knn": rep["baseline_aiq"]["knn"], "ridge": rep["baseline_aiq"]["ridge"]}
+            for source, rep in report["per_source"].items()
         }
     return scores
 
 
 def run_eval(
-    data_path: Path,
+    data_paths: Sequence[Path],
     checkpoint_dir: Path,
     tiers: Mapping[str, float],
+    source: str | None = None,
     json_out: Path | None = None,
     plot_out: Path | None = None,
     cache_dir: Path = DEFAULT_CACHE_DIR,
     judge_connection: JudgeConnection = DEFAULT_CONNECTION,
 ) -> dict[str, Any]:
     checkpoint = load_checkpoint(checkpoint_dir)
-    data, filters = load_routerbench(data_path, models=checkpoint.models)
-    rows, scope = held_out_rows(checkpoint, data_path, data)
+    data, filters = load_for(checkpoint, data_paths, source)
+    rows, scope = held_out_rows(checkpoint, data)
     encoder = encoder_for(checkpoint.encoder, cache_dir)
     report = report_on(checkpoint, rows, tiers, encoder, cache_dir, progress=True, judge_connection=judge_connection)
     report["scope"] = scope
     report["filters"] = filters.__dict__
-    print(f"{data_path}: {scope}; filters: {filters}")
+    print(f"{', '.join(map(str, data_paths))}: {scope}; filters: {filters}")
     print(format_report(report))
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)

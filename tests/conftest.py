@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import redis
 import yaml
@@ -34,6 +35,7 @@ logging.getLogger().addHandler(logging.NullHandler())
 TEST_REDIS_DB = 11
 REDIS_URL = f"redis://127.0.0.1:6379/{TEST_REDIS_DB}"
 DATA_FILE = Path(__file__).resolve().parents[2] / "shared" / "data" / "routerbench_subset.parquet"
+CORPUS_DIR = DATA_FILE.parent / "corpus"
 
 
 @pytest.fixture(scope="session")
@@ -60,7 +62,7 @@ def judged_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> JudgedCheckpo
     control = UpstreamControl(content={"judge": json.dumps(JUDGE_REPLY)})
     with serve(build_upstream(control)) as base:
         config = TrainConfig(
-            data=write_tiny_routerbench(root / "tiny.parquet"),
+            data=(write_tiny_routerbench(root / "tiny.parquet"),),
             out=root / "checkpoint",
             epochs=3,
             ablations=False,
@@ -121,6 +123,13 @@ def standard_backends(base: str, transport: str = "litellm") -> list[dict[str, A
         backend_entry("mid", "gpt-3.5-turbo-1106", f"{base}/b/mid/v1", 1e-6, transport=transport),
         backend_entry("cheap", "mistralai/mistral-7b-chat", f"{base}/b/cheap/v1", 2e-7, transport=transport),
     ]
+
+
+def ranked(url: str, prompt: str, tier: str) -> list[str]:
+    """The backends in the order the gateway's `/v1/route` ranks them for `prompt` at `tier`: the fallback order."""
+    body = {"model": "auto", "messages": [{"role": "user", "content": prompt}]}
+    decision = httpx.post(f"{url}/v1/route", json=body, headers={"X-Budget-Tier": tier}, timeout=30).json()
+    return [c["backend"] for c in decision["candidates"]]
 
 
 @pytest.fixture()

@@ -46,11 +46,19 @@ def test_save_and_load_give_identical_scores(tiny, tmp_path):
 def test_card_names_data_split_seed_lambda_and_metrics(tiny):
     data, out = tiny
     card = json.loads((out / "card.json").read_text())
-    assert card["data"]["path"] == str(data) and len(card["data"]["sha256"]) == 64
+    assert card["data"]["paths"] == [str(data)] and len(card["data"]["sha256"][str(data)]) == 64
     assert card["split"]["seed"] == 7 and card["split"]["n_test"] == 18
+    assert card["split"]["tasks"] == {"routerbench/code": 60, "routerbench/quiz": 60}
     assert card["heads"]["lambda_1000"] == {"lambda": 1000.0}
     assert {"perf", "balanced", "cost"} == set(card["tiers_from_validation"])
-    assert {r["name"] for r in card["test"]["rows"]} >= {"oracle", "perf", "knn", "embedding_only"}
+    assert {r["name"] for r in card["test"]["routerbench"]["rows"]} >= {
+        "oracle",
+        "perf",
+        "knn",
+        "ridge",
+        "embedding_only",
+    }
+    assert card["test"]["overall"]["aiq"] == card["test"]["routerbench"]["aiq"]
     assert load_checkpoint(out).version == card["version"]
     assert card["encoder"]["trained_on"] == "fp32" and card["encoder"]["precision"] == "int8"
     assert card["encoder"]["trained_max_tokens"] == 32 and card["encoder"]["max_tokens"] == 32
@@ -74,7 +82,7 @@ def test_eval_uses_the_held_out_split_of_its_own_file_and_all_rows_of_another(ti
         == 0
     )
     report = json.loads(report_path.read_text())
-    assert report["n"] == 18 and report["scope"].startswith("held-out")
+    assert report["overall"]["n"] == 18 and report["scope"].startswith("held-out")
     assert plot.stat().st_size > 10_000
     assert "Table 3" in capsys.readouterr().out
     other = tmp_path / "other.parquet"
@@ -83,8 +91,8 @@ def test_eval_uses_the_held_out_split_of_its_own_file_and_all_rows_of_another(ti
     )
     assert main(["eval", "--data", str(other), "--checkpoint", str(out), "--json", str(report_path)]) == 0
     report = json.loads(report_path.read_text())
-    assert report["n"] == 55 and report["scope"].startswith("every usable row")
-    names = [r["name"] for r in report["rows"]]
+    assert report["overall"]["n"] == 55 and report["scope"] == "every row of 1 task(s) not seen in training"
+    names = [r["name"] for r in report["per_source"]["routerbench"]["rows"]]
     for name in (
         "oracle",
         "perf",
@@ -96,11 +104,14 @@ def test_eval_uses_the_held_out_split_of_its_own_file_and_all_rows_of_another(ti
         "best_single",
         "cheapest",
         "knn",
+        "ridge",
         "features_only",
         "embedding_only",
     ):
         assert name in names
-    assert {"lambda", "quality", "cost"} == set(report["sweep"][0]) and report["aiq"] > 0
+    rep = report["per_source"]["routerbench"]
+    assert {"lambda", "quality", "cost"} == set(rep["sweep"][0]) and rep["aiq"] > 0
+    assert report["overall"]["aiq"] == rep["aiq"]
 
 
 def test_route_prints_choice_utilities_and_attributions(tiny, capsys):
@@ -132,12 +143,14 @@ def test_attributions_sum_to_the_score_difference_from_the_baseline(tiny):
 
 def test_the_window_study_trains_and_serves_each_window_and_averages_over_seeds(tiny):
     data, _ = tiny
-    runs = window_study.study(data, windows=[16, 32], seeds=[7, 8], cache_dir=DEFAULT_CACHE_DIR)
+    runs = window_study.study([data], windows=[16, 32], seeds=[7, 8], cache_dir=DEFAULT_CACHE_DIR)
     assert [(r["window"], r["seed"]) for r in runs] == [(16, 7), (16, 8), (32, 7), (32, 8)]
     assert all(r["trained_and_served"] == (r["window"], r["window"]) for r in runs)
+    assert all(0 < r["miss_ms_p50"]["100_words"] < 1000 for r in runs)
     rows = {row["window"]: row for row in window_study.summary(runs)}
     assert rows[32]["test_aiq"] == pytest.approx((runs[2]["test"]["aiq"] + runs[3]["test"]["aiq"]) / 2)
     assert rows[16]["aiq_both"] == pytest.approx((rows[16]["val_aiq"] + rows[16]["test_aiq"]) / 2)
+    assert rows[16]["test_aiq_per_source"]["routerbench"] == pytest.approx(rows[16]["test_aiq"])
 
 
 def test_a_share_of_the_training_part_keeps_the_split_that_scores_it(tiny, tmp_path):
@@ -161,18 +174,16 @@ def test_a_training_share_outside_zero_to_one_is_refused(tiny, tmp_path, fractio
 
 def test_the_data_size_study_scores_every_share_on_one_split_and_averages_over_seeds(tiny):
     data, _ = tiny
-    runs = data_size_study.study(data, fractions=[0.5, 1.0], seeds=[7, 8], split_seed=7, cache_dir=DEFAULT_CACHE_DIR)
+    runs = data_size_study.study([data], fractions=[0.5, 1.0], seeds=[7, 8], split_seed=7, cache_dir=DEFAULT_CACHE_DIR)
     assert [(r["fraction"], r["seed"], r["n_train"]) for r in runs] == [
         (0.5, 7, 42),
         (0.5, 8, 42),
         (1.0, 7, 84),
         (1.0, 8, 84),
     ]
-    for run in runs:
-        best, perf = run["test"]["best_under_half_cost"], run["test"]["perf_quality"]
-        assert best is not None and 0 <= best <= 1 and 0 <= perf <= 1
+    assert all(0 < run[part]["aiq"] <= 1 for run in runs for part in ("val", "test"))
     rows = {row["fraction"]: row for row in data_size_study.summary(runs)}
     assert rows[0.5]["test_aiq"] == pytest.approx((runs[0]["test"]["aiq"] + runs[1]["test"]["aiq"]) / 2)
-    assert rows[1.0]["val_best_under_half_cost"] == pytest.approx(
-        (runs[2]["val"]["best_under_half_cost"] + runs[3]["val"]["best_under_half_cost"]) / 2
+    assert rows[1.0]["val_aiq_per_source"]["routerbench"] == pytest.approx(
+        (runs[2]["val"]["routerbench"]["aiq"] + runs[3]["val"]["routerbench"]["aiq"]) / 2
     )
