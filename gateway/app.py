@@ -29,7 +29,7 @@ from gateway.settings import Settings
 from gateway.upstream import Upstream
 from gateway.upstream import warm_up as upstream_warm_up
 from router_model.calibrate import calibrated_names
-from router_model.router import Router
+from router_model.router import Router, profile_names
 
 log = structlog.get_logger(__name__)
 
@@ -38,7 +38,7 @@ def create_app(settings: Settings, router: Router | None = None, environ: Mappin
     """Validate config now (a bad file stops start-up); load the router and connect the cache in the lifespan."""
     metrics = Metrics()
     environ = os.environ if environ is None else environ
-    profiles = router.profiles if router is not None else _checkpoint_profiles(settings)
+    profiles = router.profile_names if router is not None else _checkpoint_profiles(settings)
     config = ConfigStore(settings.models_file, settings.tiers_file, profiles, environ, metrics)
     judge_connection = settings.judge_connection(environ)
 
@@ -116,8 +116,8 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
-def _checkpoint_profiles(settings: Settings) -> tuple[str, ...]:
-    """Trained and calibrated profiles from the checkpoint's metadata, so config errors surface before the weights
-    load."""
-    trained = tuple(json.loads((settings.checkpoint / "router.json").read_text())["models"])
-    return trained + calibrated_names(settings.checkpoint)
+def _checkpoint_profiles(settings: Settings) -> dict[str, str]:
+    """Trained and calibrated profiles and the trained models' other names, from the checkpoint's metadata, so config
+    errors surface before the weights load."""
+    meta = json.loads((settings.checkpoint / "router.json").read_text())
+    return profile_names(tuple(meta["models"]) + calibrated_names(settings.checkpoint), meta.get("aliases", {}))

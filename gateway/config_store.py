@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,15 +28,12 @@ class GatewayConfig:
 
 
 def load_gateway_config(
-    models_file: Path, tiers_file: Path, profiles: Sequence[str], environ: Mapping[str, str]
+    models_file: Path, tiers_file: Path, profiles: Mapping[str, str] | Sequence[str], environ: Mapping[str, str]
 ) -> GatewayConfig:
-    registry = load_registry(models_file)
-    for i, backend in enumerate(registry.backends):
-        if backend.profile not in profiles:
-            raise ConfigError(
-                f"{models_file}: backends[{i}].profile: {backend.profile!r} is not a router profile; "
-                f"known profiles: {', '.join(profiles)}"
-            )
+    """`profiles`: every name a backend's `profile:` may use → the router profile it means (another source's name
+    for a trained model means that model); a plain list names each profile as itself."""
+    names = profiles if isinstance(profiles, Mapping) else {p: p for p in profiles}
+    registry = with_canonical_profiles(load_registry(models_file), names, models_file)
     try:
         backend_prices = {b.name: prices(b) for b in registry.enabled}
         api_keys = resolve_api_keys(registry, environ)
@@ -45,12 +43,35 @@ def load_gateway_config(
     return GatewayConfig(registry, load_tiers(tiers_file), api_keys, backend_prices, capabilities)
 
 
+def with_canonical_profiles(registry: Registry, names: Mapping[str, str], models_file: Path) -> Registry:
+    """Each backend's profile as the router names it; an unknown one is a config error that suggests close names."""
+    backends = []
+    for i, backend in enumerate(registry.backends):
+        if backend.profile not in names:
+            close = difflib.get_close_matches(backend.profile, list(names), n=5, cutoff=0.5)
+            hint = (
+                f"did you mean {', '.join(close)}?"
+                if close
+                else f"known profiles: {', '.join(sorted(set(names.values())))}"
+            )
+            raise ConfigError(
+                f"{models_file}: backends[{i}].profile: {backend.profile!r} is not a router profile; {hint}"
+            )
+        backends.append(backend.model_copy(update={"profile": names[backend.profile]}))
+    return registry.model_copy(update={"backends": tuple(backends)})
+
+
 class ConfigStore:
     def __init__(
-        self, models_file: Path, tiers_file: Path, profiles: Sequence[str], environ: Mapping[str, str], metrics: Metrics
+        self,
+        models_file: Path,
+        tiers_file: Path,
+        profiles: Mapping[str, str] | Sequence[str],
+        environ: Mapping[str, str],
+        metrics: Metrics,
     ) -> None:
         self.files = (models_file, tiers_file)
-        self._profiles = tuple(profiles)
+        self._profiles = dict(profiles) if isinstance(profiles, Mapping) else {p: p for p in profiles}
         self._environ = environ
         self._metrics = metrics
         self._stamp = self._read_stamp()

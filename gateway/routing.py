@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -49,6 +50,12 @@ class Decision:
     @property
     def chosen(self) -> Backend:
         return self.candidates[0].backend
+
+
+def predicted_quality(predicted: np.ndarray, columns: Sequence[int], backends: Sequence[Backend]) -> np.ndarray:
+    """Each backend's q̂: its profile's prediction plus its `quality_offset`, kept in [0, 1] like every q̂."""
+    offsets = np.array([b.quality_offset for b in backends])
+    return np.clip(predicted[list(columns)] + offsets, 0.0, 1.0)
 
 
 class RoutingEngine:
@@ -176,7 +183,7 @@ class RoutingEngine:
         vector, predicted, cache = await self.vector_for(text)
         lam = config.tiers.lambda_for(tier)
         prompt_tokens = needs.prompt_tokens
-        quality = np.array([predicted[self._profile_index[b.profile]] + b.quality_offset for b in backends])
+        quality = predicted_quality(predicted, [self._profile_index[b.profile] for b in backends], backends)
         cost = np.array(
             [prompt_tokens * config.prices[b.name][0] + output_tokens * config.prices[b.name][1] for b in backends]
         )

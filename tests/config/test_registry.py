@@ -117,3 +117,39 @@ def test_a_lone_miss_uses_every_core_and_misses_under_load_one_each_unless_told(
     monkeypatch.setenv("LLMRANK_SCORING_SLOTS", "0")
     with pytest.raises(ValueError, match="scoring_slots"):
         Settings()
+
+
+def test_a_profile_may_name_a_trained_model_by_another_sources_name(tmp_path):
+    from gateway.config_store import load_gateway_config
+
+    models = write(
+        tmp_path,
+        "backends:\n"
+        "  - {name: old, litellm_model: openai/gpt-4o-mini, profile: claude-v2, demo: true}\n"
+        "  - {name: new, litellm_model: openai/gpt-4o-mini, profile: meta-llama/Meta-Llama-3.1-70B-Instruct,"
+        " demo: true}\n",
+    )
+    names = {
+        "claude-2": "claude-2",
+        "claude-v2": "claude-2",
+        "meta-llama/Meta-Llama-3.1-70B-Instruct": "meta-llama/Meta-Llama-3.1-70B-Instruct",
+    }
+    config = load_gateway_config(models, DEFAULT_CONFIG_DIR / "tiers.yaml", names, {})
+    assert [b.profile for b in config.registry.backends] == ["claude-2", "meta-llama/Meta-Llama-3.1-70B-Instruct"]
+
+
+def test_an_unknown_profile_suggests_the_close_names(tmp_path):
+    from gateway.config_store import load_gateway_config
+
+    models = write(
+        tmp_path, "backends:\n  - {name: a, litellm_model: openai/gpt-4o-mini, profile: Llama-3.1-70B, demo: true}\n"
+    )
+    names = {
+        "meta-llama/Meta-Llama-3.1-70B-Instruct": "meta-llama/Meta-Llama-3.1-70B-Instruct",
+        "Llama-3.1-70B-Instruct": "meta-llama/Meta-Llama-3.1-70B-Instruct",
+        "gpt-4": "gpt-4",
+    }
+    with pytest.raises(
+        ConfigError, match=r"'Llama-3.1-70B' is not a router profile; did you mean Llama-3.1-70B-Instruct"
+    ):
+        load_gateway_config(models, DEFAULT_CONFIG_DIR / "tiers.yaml", names, {})

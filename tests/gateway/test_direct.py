@@ -12,7 +12,7 @@ import pytest
 from aiohttp.base_protocol import BaseProtocol
 
 from gateway.direct import _sse_data
-from tests.conftest import TRANSPORTS, backend_entry, standard_backends
+from tests.conftest import TRANSPORTS, backend_entry, ranked, standard_backends
 
 WINO = "The trophy doesn't fit into the brown suitcase because the _ is too large.\nA) trophy\nB) suitcase\nAnswer:"
 
@@ -68,13 +68,15 @@ def test_a_redirect_is_a_failure_not_followed_with_the_key(gateway_factory, upst
     backends[0]["api_key_env"] = "STRONG_KEY"
     control.behaviour["strong"] = "redirect"
     url = gateway_factory(backends, environ={"STRONG_KEY": "sk-not-for-the-trap"})
+    first, second, _ = ranked(url, WINO, "perf")
+    assert first == "strong"
     response = httpx.post(
         f"{url}/v1/chat/completions",
         json={"model": "auto", "messages": [{"role": "user", "content": WINO}]},
         headers={"X-Budget-Tier": "perf"},
     )
-    assert response.status_code == 200 and response.headers["x-llmrank-model"] == "mid"
-    assert [name for name, _ in control.received] == ["strong", "mid"]
+    assert response.status_code == 200 and response.headers["x-llmrank-model"] == second
+    assert [name for name, _ in control.received] == ["strong", second]
 
 
 class Pieces:

@@ -14,7 +14,7 @@ import pytest
 import redis
 import yaml
 
-from tests.conftest import TRANSPORTS, backend_entry, standard_backends
+from tests.conftest import TRANSPORTS, backend_entry, ranked, standard_backends
 from tests.support.servers import free_port
 from tests.support.waiting import wait_until
 
@@ -34,14 +34,15 @@ def ask(url: str, prompt: str = WINO, tier: str = "perf", **kwargs):  # type: ig
 @pytest.mark.parametrize("failure", ["error500", "error429", "invalid_json"])
 def test_failed_backend_falls_back_to_the_next_by_utility(gateway_factory, upstream, failure, transport, capfd):
     base, control = upstream
-    control.behaviour["strong"] = failure
     url = gateway_factory(standard_backends(base, transport))
+    first, second, _ = ranked(url, WINO, "perf")
+    control.behaviour[first] = failure
     response = ask(url)
     assert response.status_code == 200
-    assert response.headers["x-llmrank-model"] == "mid"
-    assert [name for name, _ in control.received] == ["strong", "mid"]
+    assert response.headers["x-llmrank-model"] == second
+    assert [name for name, _ in control.received] == [first, second]
     metrics = httpx.get(f"{url}/metrics").text
-    assert 'llmrank_fallbacks_total{backend="strong"' in metrics
+    assert f'llmrank_fallbacks_total{{backend="{first}"' in metrics
     assert capfd.readouterr().out == ""  # the failure is in the gateway's log lines only, not printed beside them
 
 
@@ -51,8 +52,10 @@ def test_backend_that_is_down_falls_back(gateway_factory, upstream, transport):
     backends = standard_backends(base, transport)
     backends[0]["api_base"] = f"http://127.0.0.1:{free_port()}/v1"
     url = gateway_factory(backends)
+    order = ranked(url, WINO, "perf")
+    assert order[0] == "strong"  # the backend that is down is the first choice
     response = ask(url)
-    assert response.status_code == 200 and response.headers["x-llmrank-model"] == "mid"
+    assert response.status_code == 200 and response.headers["x-llmrank-model"] == order[1]
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -88,8 +91,9 @@ def test_upstream_timeout_is_a_504(gateway_factory, upstream, transport):
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_stream_falls_back_before_the_first_byte_and_reports_midstream_failure(gateway_factory, upstream, transport):
     base, control = upstream
-    control.behaviour.update(strong="error500", mid="close_midstream")
     url = gateway_factory(standard_backends(base, transport))
+    first, second, _ = ranked(url, WINO, "perf")
+    control.behaviour.update({first: "error500", second: "close_midstream"})
     client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
     received = []
     with pytest.raises(openai.APIError):
@@ -101,7 +105,7 @@ def test_stream_falls_back_before_the_first_byte_and_reports_midstream_failure(g
         ):
             received.append(chunk.choices[0].delta.content)
     assert received[:2] == ["part0 ", "part1 "]
-    assert [name for name, _ in control.received] == ["strong", "mid"]
+    assert [name for name, _ in control.received] == [first, second]
 
 
 @pytest.fixture()
@@ -193,12 +197,14 @@ def test_a_backend_that_keeps_failing_is_skipped_until_its_cooldown_ends(gateway
     base, control = upstream
     control.behaviour["strong"] = "error500"
     url = gateway_factory(standard_backends(base, transport), cooldown_failures=2, cooldown_s=1.0)
+    first, second, _ = ranked(url, WINO, "perf")
+    assert first == "strong"
     for _ in range(2):
-        assert ask(url).headers["x-llmrank-model"] == "mid"
-    assert [name for name, _ in control.received] == ["strong", "mid", "strong", "mid"]
+        assert ask(url).headers["x-llmrank-model"] == second
+    assert [name for name, _ in control.received] == ["strong", second, "strong", second]
     control.received.clear()
-    assert ask(url).headers["x-llmrank-model"] == "mid"
-    assert [name for name, _ in control.received] == ["mid"]
+    assert ask(url).headers["x-llmrank-model"] == second
+    assert [name for name, _ in control.received] == [second]
     assert 'llmrank_cooldowns_total{backend="strong"} 1.0' in httpx.get(f"{url}/metrics").text
     control.behaviour["strong"] = "ok"
     time.sleep(1.1)
@@ -223,10 +229,12 @@ def test_a_litellm_failure_before_sending_never_cools_the_backend_down(
     monkeypatch.setattr(OpenAIChatCompletion, handler, broken_for_strong)
     base, control = upstream
     url = gateway_factory(standard_backends(base), cooldown_failures=2, cooldown_s=60.0)
+    first, second, _ = ranked(url, WINO, "perf")
+    assert first == "strong"
     for _ in range(4):
         response = ask(url, stream=stream)
-        assert response.status_code == 200 and response.headers["x-llmrank-model"] == "mid"
-    assert [name for name, _ in control.received] == ["mid"] * 4  # nothing ever reached strong
+        assert response.status_code == 200 and response.headers["x-llmrank-model"] == second
+    assert [name for name, _ in control.received] == [second] * 4  # nothing ever reached strong
     metrics = httpx.get(f"{url}/metrics").text
     assert 'llmrank_fallbacks_total{backend="strong",reason="upstream_not_called"} 4.0' in metrics
     assert 'llmrank_cooldowns_total{backend="strong"}' not in metrics
