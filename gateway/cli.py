@@ -113,7 +113,7 @@ def _route(args: argparse.Namespace) -> int:
         print(f"llmrank: unknown tier {tier!r}; valid tiers: {', '.join(tiers.tiers)}", file=sys.stderr)
         return 2
     lam = args.lam if args.lam is not None else tiers.lambda_for(tier)
-    print(run_route(args.prompt, args.checkpoint, lam, tier, judge_connection=_judge_connection()))
+    print(run_route(args.prompt, args.checkpoint, lam, tier, judge_connection=_judge_connection(), models=args.models))
     return 0
 
 
@@ -195,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     ro.add_argument("prompt")
     ro.add_argument("--tier", help="perf | balanced | cost (default: the configured default tier)")
     ro.add_argument("--lambda", dest="lam", type=float, help="any λ instead of the tier's")
+    ro.add_argument("--models", type=int, default=15, help="how many profiles to list, best first (0: all)")
     ro.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
     ro.add_argument("--config", type=Path, default=DEFAULT_CONFIG_DIR, help="folder with tiers.yaml")
     ro.set_defaults(run=_route)

@@ -127,8 +127,10 @@ def run_route(
     tier: str,
     top: int = 8,
     judge_connection: JudgeConnection = DEFAULT_CONNECTION,
+    models: int = 15,
 ) -> str:
-    """A person-readable routing decision over the checkpoint's model profiles."""
+    """A person-readable routing decision over the checkpoint's model profiles: the best `models` of them (0: all)
+    and the `top` features behind the choice."""
     router = Router.load(checkpoint_dir, judge_connection=judge_connection)
     vector = router.vectorize([prompt])[0]
     quality = router.quality([vector])[0]
@@ -136,9 +138,12 @@ def run_route(
     utility = quality - lam * cost
     chosen = int(np.lexsort((cost, -utility))[0])
     lines = [f"tier {tier} (λ = {lam:g}) → {router.profiles[chosen]}", "", "utility = q̂ − λ·ĉ per model:"]
-    for j in np.argsort(-utility):
+    order = np.argsort(-utility)
+    for j in order[: models or None]:
         mark = "*" if j == chosen else " "
-        lines.append(f" {mark} {router.profiles[j]:<36} u={utility[j]:+.4f}  q̂={quality[j]:.3f}  ĉ=${cost[j]:.5f}")
+        lines.append(f" {mark} {router.profiles[j]:<44} u={utility[j]:+.4f}  q̂={quality[j]:.3f}  ĉ=${cost[j]:.5f}")
+    if 0 < models < len(order):
+        lines.append(f"   … and {len(order) - models} more (--models 0 lists every profile)")
     net = router.checkpoint.heads[DEFAULT_HEAD].net
     attrs = attributions(
         net,
