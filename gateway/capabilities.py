@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
+from gateway.errors import Unfit
 from gateway.registry import Backend
 from gateway.schemas import ChatRequest
-
-Reason = Literal["context", "output", "vision", "audio", "files", "tools"]
 
 
 @dataclass(frozen=True)
@@ -39,13 +38,6 @@ class Needs:
     tools: bool = False
     audio: bool = False
     files: bool = False
-
-
-@dataclass(frozen=True)
-class Unfit:
-    backend: str
-    reason: Reason
-    detail: str
 
 
 def capabilities_of(backend: Backend, known: Mapping[str, Any]) -> Capabilities:

@@ -16,17 +16,27 @@ GatewayError
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import structlog
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-if TYPE_CHECKING:
-    from gateway.capabilities import Unfit
-
 log = structlog.get_logger(__name__)
+
+Reason = Literal["context", "output", "vision", "audio", "files", "tools"]
+
+
+@dataclass(frozen=True)
+class Unfit:
+    """Why a backend cannot take a request (`capabilities.sort_out`); the error builder reports it, so it lives here,
+    below everything that imports errors."""
+
+    backend: str
+    reason: Reason
+    detail: str
 
 
 class GatewayError(Exception):
