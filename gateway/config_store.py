@@ -118,8 +118,12 @@ class ConfigStore:
         return True
 
     def _announce_borrowed_profiles(self) -> None:
-        """A backend scored by another model's profile is logged once, so nobody mistakes it for calibrated."""
-        for backend in self.current.registry.enabled:
+        """One line for the whole pool (how many backends have a profile of their own), then each backend scored
+        by another model's profile once, so nobody mistakes it for calibrated."""
+        enabled = self.current.registry.enabled
+        borrowed = [b.name for b in enabled if b.profile != b.name]
+        log.info("backend_profiles", backends=len(enabled), own_profile=len(enabled) - len(borrowed), borrowed=borrowed)
+        for backend in enabled:
             key = (backend.name, backend.profile)
             if backend.profile != backend.name and key not in self._borrowed_announced:
                 self._borrowed_announced.add(key)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
 
 from gateway.registry import ConfigError, load_registry, load_tiers, resolve_api_keys
-from gateway.settings import DEFAULT_CONFIG_DIR, Settings
+from gateway.settings import DEFAULT_CHECKPOINT, DEFAULT_CONFIG_DIR, Settings
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -20,7 +21,10 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_shipped_config_is_valid():
     registry = load_registry(DEFAULT_CONFIG_DIR / "models.yaml")
     tiers = load_tiers(DEFAULT_CONFIG_DIR / "tiers.yaml")
-    assert len(registry.enabled) == 11 and all(b.demo for b in registry.enabled)
+    assert len(registry.enabled) == 8 and all(b.demo for b in registry.enabled)
+    # each demo backend is scored by its own trained profile: the corpus model it is named after
+    trained = json.loads((DEFAULT_CHECKPOINT / "router.json").read_text())["models"]
+    assert all(b.profile == b.name and b.profile in trained for b in registry.enabled)
     assert set(tiers.tiers) == {"perf", "balanced", "cost"}
     assert tiers.tiers["perf"] < tiers.tiers["balanced"] < tiers.tiers["cost"]
     assert tiers.presets["paper"] == {"perf": 0, "balanced": 1000, "cost": 100000}

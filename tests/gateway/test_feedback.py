@@ -105,6 +105,20 @@ def test_a_borrowed_profile_is_logged_once(tmp_path):
     borrowed = [e for e in logs if e["event"] == "profile_borrowed"]
     assert len(borrowed) == 1
     assert borrowed[0]["backend"] == "new-model" and borrowed[0]["quality_offset"] == -0.05
+    pool = [e for e in logs if e["event"] == "backend_profiles"]
+    assert (pool[0]["backends"], pool[0]["own_profile"]) == (1, 0)
+    assert pool[0]["borrowed"] == ["new-model"]
+
+
+def test_the_shipped_pool_says_in_one_line_that_no_profile_is_borrowed(router):
+    from gateway.settings import DEFAULT_CONFIG_DIR
+
+    with capture_logs() as logs:
+        ConfigStore(
+            DEFAULT_CONFIG_DIR / "models.yaml", DEFAULT_CONFIG_DIR / "tiers.yaml", router.profile_names, {}, Metrics()
+        )
+    assert [e["event"] for e in logs] == ["backend_profiles"]
+    assert (logs[0]["backends"], logs[0]["own_profile"], logs[0]["borrowed"]) == (8, 8, [])
 
 
 def test_calibrate_from_feedback_fits_a_profile_per_backend(gateway_factory, upstream, tmp_path, router):
