@@ -202,7 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     ca = sub.add_parser("calibrate", help="fit a new backend's profile from its scored prompts, no retraining")
     ca.add_argument("--backend", help="the profile name to create (use it as `profile:` in models.yaml)")
-    ca.add_argument("--data", type=Path, help="JSONL {prompt, quality, cost?} or RouterBench columns")
+    ca.add_argument(
+        "--data",
+        type=Path,
+        help="JSONL {prompt, quality, cost?}, a corpus folder (that model's rows) or RouterBench columns",
+    )
     ca.add_argument(
         "--from-feedback",
         action="store_true",

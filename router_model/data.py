@@ -278,8 +278,11 @@ def load_data(
 
 
 def read_calibration_rows(path: Path, backend: str) -> tuple[list[str], np.ndarray, np.ndarray | None]:
-    """Prompts, quality and optional cost for one model: JSONL {prompt, quality, cost?} or RouterBench columns."""
+    """Prompts, quality and optional cost for one model: JSONL {prompt, quality, cost?}, a corpus folder (the rows
+    of the model named `backend`) or RouterBench columns."""
     path = Path(path)
+    if path.is_dir():
+        return _corpus_rows(path, backend)
     if path.suffix.lower() in {".jsonl", ".json"}:
         frame = pd.read_json(path, lines=True)
         quality_col, cost_col = "quality", "cost"
@@ -297,6 +300,16 @@ def read_calibration_rows(path: Path, backend: str) -> tuple[list[str], np.ndarr
     if cost is not None and np.isnan(cost).any():
         cost = None
     return [prompt_text(p) for p in frame["prompt"]], quality, cost
+
+
+def _corpus_rows(folder: Path, model: str) -> tuple[list[str], np.ndarray, np.ndarray | None]:
+    table, _ = read_corpus(folder)
+    if model not in table.models:
+        raise ValueError(f"{folder}: no outcomes of {model!r} (the corpus names its models as in models.csv)")
+    j = table.models.index(model)
+    rows = np.flatnonzero(table.observed[:, j])
+    cost = table.cost[rows, j]
+    return [table.prompts[i] for i in rows], table.quality[rows, j], None if np.isnan(cost).any() else cost
 
 
 # --- the split ----------------------------------------------------------------------------------------------------

@@ -90,7 +90,9 @@ def test_the_calibration_study_averages_both_sides_of_each_gap_over_initialisati
     prepared = prepare(config)
     results = study(prepared, config, {"perf": 0.0, "balanced": 100.0}, rows=(10, 40), init_seeds=(7, 8))
     assert [r["held_out"] for r in results] == list(prepared.data.models)
+    assert {r["source"] for r in results} == {"routerbench"} and all(r["graded_training_rows"] == 84 for r in results)
     for r in results:
+        assert 0.0 < r["full"]["aiq"] <= 1.0 and 0.0 <= r["rows_40"]["aiq"] <= 1.0
         assert set(r["full_by_seed"]) == {7, 8}
         for tier in ("perf", "balanced"):
             by_seed = [r["full_by_seed"][s][tier] for s in (7, 8)]

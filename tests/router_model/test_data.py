@@ -156,3 +156,15 @@ def test_shared_data_loads_with_the_documented_counts():
     assert set(data.sources) == {"alpaca_eval", "llmrouter", "mmlu_pro", "routellm", "routerbench", "routerdc"}
     assert (report.unsolved, report.single_model, report.rows_kept) == (4599, 5, 32_663)
     assert "claude-2" in data.models and "claude-v2" not in data.models
+
+
+def test_calibration_rows_come_from_a_corpus_folder_by_model_name(tmp_path):
+    from router_model.data import read_calibration_rows
+
+    folder = write_tiny_corpus(tmp_path / "corpus")
+    prompts, quality, cost = read_calibration_rows(folder, "small")
+    assert len(prompts) == 60 and quality[0] == 1.0 and quality[1] == 0.0 and cost is not None and cost[0] == 0.001
+    prompts, quality, cost = read_calibration_rows(folder, "medium")
+    assert len(prompts) == 54 and (quality == 0.75).all() and cost is None  # medium has no price
+    with pytest.raises(ValueError, match="no outcomes of 'nobody'"):
+        read_calibration_rows(folder, "nobody")
