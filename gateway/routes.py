@@ -9,7 +9,6 @@ from typing import Any
 import anyio
 import numpy as np
 import structlog
-import torch
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -26,8 +25,6 @@ from gateway.schemas import ROUTING_ALIASES, ChatRequest, parse_chat_request, pa
 from gateway.services import Services
 from gateway.streaming import streaming_response
 from gateway.upstream import PromptTokens
-from router_model.explain import attributions
-from router_model.router import DEFAULT_HEAD
 
 log = structlog.get_logger(__name__)
 
@@ -182,14 +179,7 @@ async def route_only(request: Request) -> Response:
 
 
 def explain(svc: Services, decision: Decision, profile: int, top: int = 8) -> list[dict[str, object]]:
-    router = svc.engine.router
-    attrs = attributions(
-        router.checkpoint.heads[DEFAULT_HEAD].net,
-        router.featurizer.infos,
-        torch.from_numpy(decision.vector.features),
-        torch.from_numpy(decision.vector.embedding),
-        profile,
-    )
+    attrs = svc.engine.router.attributions(decision.vector, profile)
     return [
         {
             "feature": a.name,

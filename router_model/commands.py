@@ -8,16 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from router_model.calibrate import fit_profile
 from router_model.checkpoint import Checkpoint, load_checkpoint
 from router_model.data import Catalogue, OutcomeTable, load_data, read_calibration_rows, stratified_split
 from router_model.encoder import DEFAULT_CACHE_DIR, Encoder, encoder_for
 from router_model.evaluate import evaluate_sources, format_report, plot_pareto
-from router_model.explain import attributions
 from router_model.judge import DEFAULT_CONNECTION, JudgeConnection, judgements_for
-from router_model.router import DEFAULT_HEAD, PromptVector, Router, made_by_network
+from router_model.router import PromptVector, Router, made_by_network
 from router_model.train import TrainConfig, embed_prompts, predict, train
 
 
@@ -144,14 +142,7 @@ def run_route(
         lines.append(f" {mark} {router.profiles[j]:<44} u={utility[j]:+.4f}  q̂={quality[j]:.3f}  ĉ=${cost[j]:.5f}")
     if 0 < models < len(order):
         lines.append(f"   … and {len(order) - models} more (--models 0 lists every profile)")
-    net = router.checkpoint.heads[DEFAULT_HEAD].net
-    attrs = attributions(
-        net,
-        router.featurizer.infos,
-        torch.from_numpy(vector.features),
-        torch.from_numpy(vector.embedding),
-        chosen,
-    )
+    attrs = router.attributions(vector, chosen)
     lines += [
         "",
         f"features that pushed {router.profiles[chosen]}'s predicted quality most (integrated gradients):",

@@ -21,9 +21,15 @@ class Attribution:
 
 
 def attributions(
-    net: LLMRankNet, infos: list[FeatureInfo], features: torch.Tensor, embedding: torch.Tensor, target: int
+    net: LLMRankNet,
+    infos: list[FeatureInfo],
+    features: torch.Tensor,
+    embedding: torch.Tensor,
+    target: int,
+    readout: tuple[torch.Tensor, float] | None = None,
 ) -> list[Attribution]:
-    """Each feature's push on model `target`'s score relative to an average training prompt, largest first.
+    """Each feature's push on model `target`'s score relative to an average training prompt, largest first; with
+    `readout`, a calibrated profile's (weight, bias) on the shared representation, that profile's score instead.
 
     The 384 embedding dimensions are not readable one by one, so they are reported as one summed line. captum
     (and the matplotlib it imports, 33 MB together) loads on the first explanation, not in every gateway.
@@ -34,8 +40,12 @@ def attributions(
     f = features.reshape(1, -1).float()
     e = embedding.reshape(1, -1).float()
     baselines = (net.feature_mean.reshape(1, -1), torch.zeros_like(e))
-    ig = IntegratedGradients(lambda fx, ex: net(fx, ex))
-    attr_f, attr_e = ig.attribute((f, e), baselines=baselines, target=target, n_steps=32)
+    if readout is None:
+        ig = IntegratedGradients(lambda fx, ex: net(fx, ex)[:, target])
+    else:
+        weight, bias = readout
+        ig = IntegratedGradients(lambda fx, ex: net.hidden(fx, ex) @ weight + bias)
+    attr_f, attr_e = ig.attribute((f, e), baselines=baselines, n_steps=32)
     result = [
         Attribution(info.name, float(f[0, i]), float(attr_f[0, i]), info.description) for i, info in enumerate(infos)
     ]

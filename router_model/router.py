@@ -14,6 +14,7 @@ from threadpoolctl import threadpool_limits
 from router_model.calibrate import CALIBRATED_DIR, CalibratedProfile, file_stem, load_calibrated
 from router_model.checkpoint import Checkpoint, load_checkpoint
 from router_model.encoder import DEFAULT_CACHE_DIR, Encoder, encoder_for
+from router_model.explain import Attribution, attributions
 from router_model.judge import DEFAULT_CONNECTION, FeatureJudge, JudgeConnection, unjudged
 from router_model.text import embedding_text
 
@@ -142,6 +143,18 @@ class Router:
             for c in self.calibrated
         ]
         return np.column_stack([trained, *extra]) if extra else trained
+
+    def attributions(self, vector: PromptVector, profile: int) -> list[Attribution]:
+        """Why `profile` (an index into `profiles`) scored as it did for `vector`: integrated gradients over the
+        named features and the embedding, through the network's output or a calibrated profile's read-out."""
+        trained = len(self.checkpoint.models)
+        readout = None
+        if profile >= trained:
+            calibrated = self.calibrated[profile - trained]
+            readout = (torch.from_numpy(calibrated.weight).float(), calibrated.bias)
+        net = self.checkpoint.heads[DEFAULT_HEAD].net
+        features, embedding = torch.from_numpy(vector.features), torch.from_numpy(vector.embedding)
+        return attributions(net, self.featurizer.infos, features, embedding, min(profile, trained - 1), readout)
 
     @torch.inference_mode()
     def hidden(self, vectors: Sequence[PromptVector]) -> np.ndarray:
