@@ -135,6 +135,34 @@ def _calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _collect(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from gateway.collect import Transports, collect, read_prompts
+    from gateway.registry import Backend, Registry, load_registry, resolve_api_keys
+
+    registry = load_registry(args.config / "models.yaml")
+    backend = registry.get(args.backend)
+    if backend is None:
+        names = ", ".join(b.name for b in registry.enabled)
+        print(
+            f"llmrank collect: no enabled backend {args.backend!r} in {args.config}/models.yaml ({names})",
+            file=sys.stderr,
+        )
+        return 2
+    judge = registry.get(args.judge) or Backend(
+        name="judge", litellm_model=args.judge, profile="judge", api_base=args.judge_api_base,
+        api_key_env=args.judge_api_key_env,
+    )  # fmt: skip
+    used = Registry(backends=(backend,) if judge is backend else (backend, judge))
+    keys = resolve_api_keys(used, os.environ)
+    transports = Transports.with_keys(keys, Settings().upstream_timeout_s)
+    prompts = read_prompts(args.prompts)
+    counts = asyncio.run(collect(prompts, backend, judge, transports, args.out, args.concurrency))
+    print(f"{args.out}: {counts}")
+    return 0 if counts["failed"] == 0 else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llmrank", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -216,6 +244,19 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
     ca.add_argument("--seed", type=int, default=7)
     ca.set_defaults(run=_calibrate)
+
+    co = sub.add_parser(
+        "collect", help="a backend's answers to your prompts, graded 1-10 by a judge model, as rows calibrate reads"
+    )
+    co.add_argument("--prompts", type=Path, required=True, help="JSONL ({prompt} or {messages}) or one prompt per line")
+    co.add_argument("--backend", required=True, help="the backend of models.yaml to collect answers from")
+    co.add_argument("--judge", required=True, help="a backend of models.yaml, or a LiteLLM model, that grades them")
+    co.add_argument("--judge-api-base", help="with a LiteLLM model as the judge: its endpoint")
+    co.add_argument("--judge-api-key-env", help="with a LiteLLM model as the judge: the env var holding its key")
+    co.add_argument("--out", type=Path, required=True, help="JSONL to append to; prompts already in it are skipped")
+    co.add_argument("--concurrency", type=int, default=4, help="prompts in flight at once")
+    co.add_argument("--config", type=Path, default=DEFAULT_CONFIG_DIR, help="folder with models.yaml")
+    co.set_defaults(run=_collect)
     return parser
 
 

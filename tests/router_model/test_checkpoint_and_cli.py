@@ -124,7 +124,7 @@ def test_route_prints_choice_utilities_and_attributions(tiny, capsys):
 
 def test_help_lists_exactly_the_subcommands_that_exist():
     result = subprocess.run([sys.executable, "-m", "gateway.cli", "--help"], capture_output=True, text=True, check=True)
-    assert "{serve,train,eval,route,calibrate}" in result.stdout
+    assert "{serve,train,eval,route,calibrate,collect}" in result.stdout
 
 
 def test_attributions_sum_to_the_score_difference_from_the_baseline(tiny):
