@@ -21,7 +21,7 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_shipped_config_is_valid():
     registry = load_registry(DEFAULT_CONFIG_DIR / "models.yaml")
     tiers = load_tiers(DEFAULT_CONFIG_DIR / "tiers.yaml")
-    assert len(registry.enabled) == 8 and all(b.demo for b in registry.enabled)
+    assert len(registry.enabled) == 9 and all(b.demo for b in registry.enabled)
     # each demo backend is scored by its own trained profile: the corpus model it is named after
     trained = json.loads((DEFAULT_CHECKPOINT / "router.json").read_text())["models"]
     assert all(b.profile == b.name and b.profile in trained for b in registry.enabled)

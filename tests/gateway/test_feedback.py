@@ -118,7 +118,7 @@ def test_the_shipped_pool_says_in_one_line_that_no_profile_is_borrowed(router):
             DEFAULT_CONFIG_DIR / "models.yaml", DEFAULT_CONFIG_DIR / "tiers.yaml", router.profile_names, {}, Metrics()
         )
     assert [e["event"] for e in logs] == ["backend_profiles"]
-    assert (logs[0]["backends"], logs[0]["own_profile"], logs[0]["borrowed"]) == (8, 8, [])
+    assert (logs[0]["backends"], logs[0]["own_profile"], logs[0]["borrowed"]) == (9, 9, [])
 
 
 def test_calibrate_from_feedback_fits_a_profile_per_backend(gateway_factory, upstream, tmp_path, router):
