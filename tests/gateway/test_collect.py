@@ -11,9 +11,11 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml
 
 from gateway.app import create_app
@@ -22,6 +24,7 @@ from gateway.collect import JUDGE_TRIES, parse_grade
 from gateway.settings import DEFAULT_CHECKPOINT, Settings
 from tests.conftest import backend_entry, write_config
 from tests.support.servers import serve
+from tests.support.upstream import UpstreamControl, build_upstream
 
 SECRET = "sk-collect-secret-123"
 UNGRADED = "Tell me a riddle nobody can grade."
@@ -57,16 +60,24 @@ def test_grades_are_parsed_from_the_rubric_format_only():
     assert parse_grade("Rating: 7") is None and parse_grade("[[11]]") is None and parse_grade("[[0]]") is None
 
 
-def test_collect_resumes_and_its_rows_calibrate_a_profile_the_gateway_routes_with(upstream, tmp_path):
+@pytest.fixture()
+def judge_server() -> Iterator[tuple[str, UpstreamControl]]:
+    """A second OpenAI-speaking server, of its own, that plays the judge."""
+    control = UpstreamControl(content={"judge": judge_reply})
+    with serve(build_upstream(control)) as base:
+        yield base, control
+
+
+def test_collect_resumes_and_its_rows_calibrate_a_profile_the_gateway_routes_with(upstream, judge_server, tmp_path):
     base, control = upstream
-    control.content["judge"] = judge_reply
+    judge_base, judge_control = judge_server
     control.answer_delay_s["cand"] = 0.05
     config = tmp_path / "config"
     write_config(
         config,
         [
             backend_entry("cand", "gpt-3.5-turbo-1106", f"{base}/b/cand/v1", 1e-6, api_key_env="CAND_KEY"),
-            backend_entry("judge", "gpt-4-1106-preview", f"{base}/b/judge/v1", 1e-5),
+            backend_entry("judge", "gpt-4-1106-preview", f"{judge_base}/b/judge/v1", 1e-5),
         ],
     )
     out, prompts = tmp_path / "scores.jsonl", prompts_file(tmp_path)
@@ -99,7 +110,7 @@ def test_collect_resumes_and_its_rows_calibrate_a_profile_the_gateway_routes_wit
     by_prompt = {r["prompt"]: r for r in rows}
     ungraded = by_prompt[UNGRADED]
     assert ungraded["quality"] is None and ungraded["grade"] is None and "no [[grade]]" in ungraded["missing"]
-    assert asked(control, "judge")[UNGRADED] == JUDGE_TRIES
+    assert asked(judge_control, "judge")[UNGRADED] == JUDGE_TRIES and not asked(control, "judge")
     code = by_prompt["Write a function that sorts list number 3."]
     assert code["grade"] == 9 and code["quality"] == 1 - 1 / 9 and code["prompt_tokens"] > 0 and code["cost"] > 0
     assert by_prompt["Tell me riddle number 3."]["quality"] == 3 / 9
