@@ -173,15 +173,12 @@ def _choices(
     return choices
 
 
-def evaluate_sources(
-    data: OutcomeTable, predictions: Predictions, tiers: Mapping[str, float], sources: Sequence[str] | None = None
-) -> dict[str, Any]:
+def evaluate_sources(data: OutcomeTable, predictions: Predictions, tiers: Mapping[str, float]) -> dict[str, Any]:
     """One report per source (its own pool and cost scale) and an overall one: Table 3 summed over every row, and
     the AIQ and validation curve averaged over sources (quality as is, cost as a share of that source's dearest
     single model), which is what the tiers are chosen on."""
-    names = sorted(set(data.sources.tolist())) if sources is None else list(sources)
     per_source = {}
-    for source in names:
+    for source in sorted(set(data.sources.tolist())):
         idx = np.flatnonzero(data.sources == source)
         per_source[source] = evaluate(data.subset(idx), predictions.subset(idx), tiers)
     return {"overall": _overall(per_source), "per_source": per_source}
@@ -206,19 +203,14 @@ def cheapest_share(per_source: Mapping[str, Mapping[str, Any]]) -> float:
 def _overall(per_source: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     n = sum(r["n"] for r in per_source.values())
     names = [row["name"] for row in next(iter(per_source.values()))["rows"]]
-    rows = []
+    summed = {}
     for name in names:
-        picked = [next(x for x in r["rows"] if x["name"] == name) | {"n": r["n"]} for r in per_source.values()]
-        quality = sum(p["quality"] * p["n"] for p in picked) / n
-        cost = sum(p["cost"] for p in picked)
-        rows.append({"name": name, "lambda": picked[0]["lambda"], "quality": quality, "cost": cost})
-    oracle = rows[0]
-    for row in rows:
-        row |= {
-            "efficiency": row["quality"] / oracle["quality"],
-            "cost_ratio": row["cost"] / oracle["cost"],
-            "quality_gap": oracle["quality"] - row["quality"],
-        }
+        picked = [(next(x for x in r["rows"] if x["name"] == name), r["n"]) for r in per_source.values()]
+        quality = sum(row["quality"] * size for row, size in picked) / n
+        cost = sum(row["cost"] for row, _ in picked)
+        summed[name] = (picked[0][0]["lambda"], Outcome(quality, cost, np.empty(0)))
+    oracle = summed["oracle"][1]
+    rows = [_row(name, lam, result, oracle) for name, (lam, result) in summed.items()]
     baselines = next(iter(per_source.values()))["baseline_aiq"]
     return {
         "n": n,
@@ -230,6 +222,7 @@ def _overall(per_source: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def _row(name: str, lam: float | None, result: Outcome, oracle: Outcome) -> dict[str, Any]:
+    """A Table 3 row: quality and cost, and both against the oracle's."""
     return {
         "name": name,
         "lambda": lam,

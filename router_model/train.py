@@ -23,7 +23,7 @@ from router_model.encoder import (
     Precision,
     cached_embeddings,
 )
-from router_model.evaluate import Predictions, cheapest_share, combined_curve, evaluate_sources
+from router_model.evaluate import Predictions, cheapest_share, evaluate_sources
 from router_model.features import Featurizer
 from router_model.judge import DEFAULT_CONNECTION, JudgeConnection, judgements_for, without_judgement
 from router_model.loss import llmrank_loss, utility
@@ -288,7 +288,7 @@ def train(config: TrainConfig) -> Checkpoint:
 
     served = served_inputs(prepared, featurizer, features, config)
     val = evaluate_sources(parts["val"], predict(checkpoint, parts["val"].prompts, *served["val"]), _UNSET_TIERS)
-    val_curve = combined_curve(val["per_source"])
+    val_curve = val["overall"]["sweep"]  # the sweep averaged over sources (`combined_curve`)
     tiers = pick_tiers(val_curve, cheapest_cost=cheapest_share(val["per_source"]))
     test_predictions = predict(checkpoint, parts["test"].prompts, *served["test"])
     report = evaluate_sources(parts["test"], test_predictions, tiers)
