@@ -29,7 +29,7 @@ from gateway.direct import DirectUpstream
 from gateway.dispatch import generated_text, usage_of
 from gateway.errors import GatewayError
 from gateway.registry import Backend
-from gateway.upstream import Upstream, count_completion_tokens, count_prompt_tokens, prices
+from gateway.upstream import Upstream, count_completion_tokens, count_prompt_tokens
 
 log = structlog.get_logger(__name__)
 
@@ -132,14 +132,14 @@ async def collect_row(transports: Transports, backend: Backend, judge: Backend, 
     usage = usage_of(answer) or {}
     prompt_tokens = int(usage.get("prompt_tokens") or count_prompt_tokens(messages, prompt))
     completion_tokens = int(usage.get("completion_tokens") or count_completion_tokens(text))
-    price_in, price_out = prices(backend)
+    billed = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens}
     found = await grade(transports, judge, prompt, text)
     row: dict[str, Any] = {
         "key": prompt_key(prompt),
         "prompt": prompt,
         "quality": None if found is None else (found - 1) / 9,
         "grade": found,
-        "cost": prompt_tokens * price_in + completion_tokens * price_out,
+        "cost": transports.litellm.billed_usage(backend, billed),  # the gateway's own pricing
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
     }
