@@ -7,7 +7,7 @@ export LITELLM_LOCAL_MODEL_COST_MAP := True
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run test bench train eval lint soak constraints
+.PHONY: install run test bench train eval lint soak constraints screenshots vendor-ui
 
 install: $(STAMP)
 
@@ -39,6 +39,7 @@ bench: $(STAMP) $(BENCH_STAMP)
 	$(BIN)/python -m bench.gateway_overhead
 	$(BIN)/python -m bench.upstream_call
 	$(BIN)/python -m bench.gateway_share
+	$(BIN)/python -m bench.decisions_log
 	$(BIN)/python -m bench.targets
 
 train: $(STAMP)
@@ -46,6 +47,17 @@ train: $(STAMP)
 
 eval: $(STAMP)
 	$(BIN)/llmrank eval --data $(DATA) --json docs/results/eval.json --plot docs/results/pareto.png
+
+# The dashboard's views as its browser test sees them, into the folder the README shows.
+screenshots: $(STAMP)
+	LLMRANK_UI_SCREENSHOTS=docs/ui $(BIN)/pytest -q tests/gateway/test_dashboard_browser.py -k shows_each
+
+# uPlot, the dashboard's charts, from the npm registry (npm pack checks the registry's integrity hash).
+UPLOT_VERSION := 1.6.32
+vendor-ui:
+	tmp=$$(mktemp -d) && cd $$tmp && npm pack --silent uplot@$(UPLOT_VERSION) && tar xzf uplot-$(UPLOT_VERSION).tgz && \
+		cp package/dist/uPlot.iife.min.js package/dist/uPlot.min.css package/LICENSE package/package.json \
+		$(CURDIR)/gateway/static/vendor/uplot/ && rm -rf $$tmp
 
 soak: $(STAMP)
 	$(BIN)/python -m tests.soak --duration 600 --clients 50

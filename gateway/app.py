@@ -7,6 +7,7 @@ import contextlib
 import gc
 import json
 import os
+import socket
 from collections.abc import AsyncIterator, Mapping
 
 import structlog
@@ -16,6 +17,8 @@ from starlette.middleware import Middleware
 from gateway.cache import FeatureCache, RedisLink
 from gateway.config_store import ConfigStore
 from gateway.cooldown import Cooldowns
+from gateway.dashboard import DASHBOARD_ROUTES
+from gateway.decisions import DecisionLog
 from gateway.direct import DirectUpstream
 from gateway.dispatch import Dispatcher
 from gateway.errors import EXCEPTION_HANDLERS
@@ -63,6 +66,7 @@ def create_app(settings: Settings, router: Router | None = None, environ: Mappin
             lambda: config.current.api_keys, settings.upstream_timeout_s, prices=lambda: config.current.prices
         )
         direct = DirectUpstream(lambda: config.current.api_keys, settings.upstream_timeout_s)
+        decisions = DecisionLog(redis, settings.decisions_max) if settings.decisions_log else None
         app.state.services = Services(
             settings=settings,
             config=config,
@@ -80,8 +84,11 @@ def create_app(settings: Settings, router: Router | None = None, environ: Mappin
             cache=cache,
             feedback=FeedbackStore(redis, settings.feedback_file, settings.feedback_ttl_s),
             metrics=metrics,
+            decisions=decisions,
+            replica=f"{socket.gethostname()}:{os.getpid()}",
         )
         watcher = asyncio.create_task(config.watch(settings.reload_interval_s))
+        writer = asyncio.create_task(decisions.run()) if decisions is not None else None
         log.info(
             "ready",
             backends=[b.name for b in config.current.registry.enabled],
@@ -92,15 +99,20 @@ def create_app(settings: Settings, router: Router | None = None, environ: Mappin
             yield
         finally:
             watcher.cancel()
+            if writer is not None:
+                writer.cancel()
+                await decisions.flush()  # type: ignore[union-attr]
             await direct.close()
             await cache.flush()
             await redis.close()
 
+    routes = ROUTES + DASHBOARD_ROUTES
+    endpoints = frozenset(getattr(r, "path", "") for r in routes)
     return Starlette(
-        routes=ROUTES,
+        routes=routes,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
-            Middleware(RequestContextMiddleware, metrics=metrics, endpoints=frozenset(r.path for r in ROUTES)),
+            Middleware(RequestContextMiddleware, metrics=metrics, endpoints=endpoints),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
             Middleware(AuthMiddleware, keys=settings.api_keys),
         ],

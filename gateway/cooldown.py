@@ -31,6 +31,11 @@ class Cooldowns:
         ready = [b for b in candidates if not self.cooling(b.name)]
         return ready or list(candidates)
 
+    def state(self, name: str) -> dict[str, float | int]:
+        """Its failures in a row and the seconds it still sits out (0: it takes requests)."""
+        left = max(0.0, self._until.get(name, 0.0) - self._clock())
+        return {"failures_in_a_row": self._streak.get(name, 0), "cooling_s": round(left, 1)}
+
     def failed(self, name: str) -> bool:
         """Record a failure; True when it starts a cool-down."""
         if self.period_s <= 0:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import AsyncGenerator, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import structlog
@@ -35,6 +35,23 @@ class OpenStream:
     rest: AsyncGenerator[dict[str, Any], None]
 
 
+@dataclass(frozen=True)
+class Attempt:
+    backend: str
+    status: int  # 200, or the error's HTTP status
+    ms: float  # to the answer, or to a stream's first chunk
+    error: str | None = None  # the error's code or type
+
+
+@dataclass
+class CallTrace:
+    """What one request's backend calls did, filled in as they happen; the decisions log reads it afterwards."""
+
+    attempts: list[Attempt] = field(default_factory=list)
+    cost: float | None = None  # the answer's, once it is priced (a stream's when it ends)
+    usage: dict[str, Any] | None = None
+
+
 class Transport(Protocol):
     def reports_stream_usage(self, backend: Backend) -> bool: ...
 
@@ -50,27 +67,29 @@ class Dispatcher:
         self.cooldowns = cooldowns
         self._transports: dict[str, Transport] = {"litellm": upstream, "direct": direct}
 
-    async def complete(self, candidates: Sequence[Backend], body: dict[str, Any], prompt: PromptTokens) -> Answer:
+    async def complete(
+        self, candidates: Sequence[Backend], body: dict[str, Any], prompt: PromptTokens, trace: CallTrace | None = None
+    ) -> Answer:
+        trace = CallTrace() if trace is None else trace
         errors: list[GatewayError] = []
         for backend in candidates:
             started = time.perf_counter()
             try:
                 payload = await self._transports[backend.transport].complete(backend, body)
             except GatewayError as exc:
-                self._failed(backend, exc, started)
+                self._failed(backend, exc, started, trace)
                 if not exc.retriable:
                     raise
                 errors.append(exc)
                 continue
-            self.metrics.upstream_seconds.labels(backend.name, "ok").observe(time.perf_counter() - started)
-            self.cooldowns.succeeded(backend.name)
-            cost = await self._priced(backend, prompt, usage_of(payload), "".join(generated_text(payload)))
+            self._answered(backend, "ok", started, trace)
+            cost = await self._priced(backend, prompt, usage_of(payload), "".join(generated_text(payload)), trace)
             log.info("upstream_answered", backend=backend.name, cost=cost, tried=len(errors) + 1)
             return Answer(backend, payload, cost)
         raise _all_failed(errors)
 
     async def open_stream(
-        self, candidates: Sequence[Backend], body: dict[str, Any], prompt: PromptTokens
+        self, candidates: Sequence[Backend], body: dict[str, Any], prompt: PromptTokens, trace: CallTrace | None = None
     ) -> OpenStream:
         """Wait for the first chunk so that early failures can still fall back or become a JSON error.
 
@@ -78,6 +97,7 @@ class Dispatcher:
         wherever the backend can report it (and `stream_usage` is not turned off), and passes usage on only to a
         client that asked for it. A stream that ends without usage is priced from its counted tokens.
         """
+        trace = CallTrace() if trace is None else trace
         errors: list[GatewayError] = []
         client_wants_usage = asks_for_usage(body)
         for backend in candidates:
@@ -85,7 +105,7 @@ class Dispatcher:
             transport = self._transports[backend.transport]
             ask = not client_wants_usage and backend.stream_usage and transport.reports_stream_usage(backend)
             chunks = self._metered(
-                backend, prompt, transport.stream(backend, with_usage_asked_for(body) if ask else body)
+                backend, prompt, transport.stream(backend, with_usage_asked_for(body) if ask else body), trace
             )
             if not client_wants_usage:
                 chunks = without_usage(chunks)
@@ -96,18 +116,17 @@ class Dispatcher:
             except GatewayError as raised:
                 exc = raised
             else:
-                self.metrics.upstream_seconds.labels(backend.name, "first_chunk").observe(time.perf_counter() - started)
-                self.cooldowns.succeeded(backend.name)
+                self._answered(backend, "first_chunk", started, trace)
                 return OpenStream(backend, first, chunks)
             await chunks.aclose()
-            self._failed(backend, exc, started)
+            self._failed(backend, exc, started, trace)
             if not exc.retriable:
                 raise exc
             errors.append(exc)
         raise _all_failed(errors)
 
     async def _metered(
-        self, backend: Backend, prompt: PromptTokens, chunks: AsyncGenerator[dict[str, Any], None]
+        self, backend: Backend, prompt: PromptTokens, chunks: AsyncGenerator[dict[str, Any], None], trace: CallTrace
     ) -> AsyncGenerator[dict[str, Any], None]:
         """A stream, its cost added to the spend once it is over: from the last usage a chunk reported (usage is the
         call's so far, so a backend that reports it on every chunk is counted once), else (a backend that sends
@@ -125,9 +144,11 @@ class Dispatcher:
         finally:
             await chunks.aclose()
             if received:
-                await self._priced(backend, prompt, usage, "".join(streamed))
+                await self._priced(backend, prompt, usage, "".join(streamed), trace)
 
-    async def _priced(self, backend: Backend, prompt: PromptTokens, usage: dict[str, Any] | None, text: str) -> float:
+    async def _priced(
+        self, backend: Backend, prompt: PromptTokens, usage: dict[str, Any] | None, text: str, trace: CallTrace
+    ) -> float:
         """Adds an answer's cost to the spend and returns it: the tokens its usage bills × the backend's prices, or,
         for an answer that came without usage, its tokens (the request's prompt and the answer's `text`) counted with
         LiteLLM's tokenizer."""
@@ -135,6 +156,7 @@ class Dispatcher:
             usage = await self._counted_usage(backend, prompt, text)
         cost = self.upstream.billed_usage(backend, usage)
         self.metrics.spend.labels(backend.name).inc(cost)
+        trace.cost, trace.usage = cost, usage
         return cost
 
     async def _counted_usage(self, backend: Backend, prompt: PromptTokens, text: str) -> dict[str, int]:
@@ -150,8 +172,16 @@ class Dispatcher:
         log.info("answer_priced_by_count", backend=backend.name, **usage)
         return usage
 
-    def _failed(self, backend: Backend, exc: GatewayError, started: float) -> None:
-        self.metrics.upstream_seconds.labels(backend.name, "error").observe(time.perf_counter() - started)
+    def _answered(self, backend: Backend, outcome: str, started: float, trace: CallTrace) -> None:
+        seconds = time.perf_counter() - started
+        self.metrics.upstream_seconds.labels(backend.name, outcome).observe(seconds)
+        trace.attempts.append(Attempt(backend.name, 200, seconds * 1000))
+        self.cooldowns.succeeded(backend.name)
+
+    def _failed(self, backend: Backend, exc: GatewayError, started: float, trace: CallTrace) -> None:
+        seconds = time.perf_counter() - started
+        self.metrics.upstream_seconds.labels(backend.name, "error").observe(seconds)
+        trace.attempts.append(Attempt(backend.name, exc.status, seconds * 1000, exc.code or exc.type))
         self.metrics.fallbacks.labels(backend.name, exc.code or exc.type).inc()
         log.warning("upstream_failed", backend=backend.name, status=exc.status, error=exc.message)
         if exc.blames_backend and self.cooldowns.failed(backend.name):

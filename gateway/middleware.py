@@ -93,15 +93,19 @@ class BodyLimitMiddleware:
         return f"request body is larger than the limit of {self.max_bytes} bytes"
 
 
+GUARDED = ("/v1/", "/ui/api/")  # the dashboard's page and assets hold no data: only what it reads is guarded
+
+
 class AuthMiddleware:
-    """Bearer gateway keys on /v1/*, compared in constant time; no keys configured means no auth."""
+    """Bearer gateway keys on the API and the dashboard's data, compared in constant time; no keys configured means
+    no auth."""
 
     def __init__(self, app: ASGIApp, keys: Sequence[str]) -> None:
         self.app = app
         self.keys = [k.encode() for k in keys if k]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.keys or not scope["path"].startswith("/v1/"):
+        if scope["type"] != "http" or not self.keys or not scope["path"].startswith(GUARDED):
             await self.app(scope, receive, send)
             return
         header = _header(scope, b"authorization") or ""

@@ -7,9 +7,9 @@ from dataclasses import replace
 from typing import Any
 
 import anyio
-import numpy as np
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -17,23 +17,18 @@ from starlette.routing import Route
 from gateway.capabilities import needs_of
 from gateway.config_store import GatewayConfig
 from gateway.conversation import routing_text
-from gateway.errors import InvalidRequest, NotFound, ServiceUnavailable
+from gateway.decisions import decision_record
+from gateway.dispatch import CallTrace
+from gateway.errors import GatewayError, InvalidRequest, NotFound
 from gateway.feedback import RoutedRequest
 from gateway.registry import Backend
 from gateway.routing import Decision
 from gateway.schemas import ROUTING_ALIASES, ChatRequest, parse_chat_request, parse_feedback
-from gateway.services import Services
+from gateway.services import Services, services
 from gateway.streaming import streaming_response
 from gateway.upstream import PromptTokens
 
 log = structlog.get_logger(__name__)
-
-
-def services(request: Request) -> Services:
-    svc: Services | None = getattr(request.app.state, "services", None)
-    if svc is None:
-        raise ServiceUnavailable("the router is still loading")
-    return svc
 
 
 def resolve_tier(header: str | None, config: GatewayConfig) -> str:
@@ -85,8 +80,10 @@ async def chat_completions(request: Request) -> Response:
     body = chat.passthrough()
     prompt = PromptTokens(body["messages"], len(raw))
     headers: dict[str, str] = {}
+    decision: Decision | None = None
     routed: RoutedRequest | None = None
     remembered: asyncio.Task[None] | None = None
+    trace = CallTrace()
     if chat.model in ROUTING_ALIASES:
         decision = await decide(svc, request, chat, prompt, config)
         ranked = svc.dispatcher.cooldowns.available([c.backend for c in decision.candidates])
@@ -107,15 +104,36 @@ async def chat_completions(request: Request) -> Response:
             raise NotFound(f"unknown model {chat.model!r}; available: {known}", param="model", code="model_not_found")
         candidates = [backend]
     try:
-        response, answered_by = await answer(svc, chat, body, prompt, candidates, headers)
+        response, answered_by = await answer(svc, chat, body, prompt, candidates, headers, trace)
+    except GatewayError as failure:
+        if decision is not None:
+            await log_decision(svc, request, chat, decision, trace, failure)
+        raise
     finally:
         if remembered is not None:
             await remembered  # stored before the client can send feedback for this request
-    if routed is not None:
+    if routed is not None and decision is not None:
         record_routed_answer(svc, decision, answered_by)
         if answered_by.name != routed.backend:  # a fallback answered: feedback is about it
             await svc.feedback.remember(replace(routed, backend=answered_by.name, profile=answered_by.profile))
+        response.background = BackgroundTask(log_decision, svc, request, chat, decision, trace)
     return response
+
+
+async def log_decision(
+    svc: Services,
+    request: Request,
+    chat: ChatRequest,
+    decision: Decision,
+    trace: CallTrace,
+    failure: GatewayError | None = None,
+) -> None:
+    """Into the decisions log once the answer is out (a stream's once it has ended and is priced)."""
+    if svc.decisions is None:
+        return
+    prompt = routing_text(chat.messages) if svc.settings.store_prompts else None
+    record = decision_record(decision, trace, request.state.request_id, svc.replica, chat.stream, failure, prompt)
+    svc.decisions.record(record)
 
 
 def record_routed_answer(svc: Services, decision: Decision, backend: Backend) -> None:
@@ -132,14 +150,15 @@ async def answer(
     prompt: PromptTokens,
     candidates: list[Backend],
     headers: dict[str, str],
+    trace: CallTrace,
 ) -> tuple[Response, Backend]:
     """The first candidate that answers, as JSON or as a stream, and which one it was."""
     tier_label = headers.get("x-llmrank-tier", "passthrough")
     if chat.stream:
-        stream = await svc.dispatcher.open_stream(candidates, body, prompt)
+        stream = await svc.dispatcher.open_stream(candidates, body, prompt, trace)
         svc.metrics.selections.labels(stream.backend.name, tier_label).inc()
         return streaming_response(stream, {**headers, "x-llmrank-model": stream.backend.name}), stream.backend
-    answered = await svc.dispatcher.complete(candidates, body, prompt)
+    answered = await svc.dispatcher.complete(candidates, body, prompt, trace)
     svc.metrics.selections.labels(answered.backend.name, tier_label).inc()
     response = JSONResponse(answered.payload, headers={**headers, "x-llmrank-model": answered.backend.name})
     return response, answered.backend
@@ -152,8 +171,7 @@ async def route_only(request: Request) -> Response:
     chat = parse_chat_request(raw)
     config = svc.config.current
     decision = await decide(svc, request, chat, PromptTokens(chat.wire_messages(), len(raw)), config)
-    profile = svc.engine.router.profiles.index(decision.chosen.profile)
-    explained = await anyio.to_thread.run_sync(explain, svc, decision, profile)
+    explained = await anyio.to_thread.run_sync(svc.engine.explain, decision.vector, decision.chosen.profile)
     return JSONResponse(
         {
             "model": decision.chosen.name,
@@ -178,19 +196,6 @@ async def route_only(request: Request) -> Response:
     )
 
 
-def explain(svc: Services, decision: Decision, profile: int, top: int = 8) -> list[dict[str, object]]:
-    attrs = svc.engine.router.attributions(decision.vector, profile)
-    return [
-        {
-            "feature": a.name,
-            "value": None if np.isnan(a.value) else a.value,
-            "attribution": a.attribution,
-            "description": a.description,
-        }
-        for a in attrs[:top]
-    ]
-
-
 async def feedback(request: Request) -> Response:
     """A 0–1 outcome score for an earlier routed request, stored with its features for calibration."""
     svc = services(request)
@@ -204,6 +209,8 @@ async def feedback(request: Request) -> Response:
             code="request_not_found",
         )
     svc.metrics.feedback_score.labels(routed.backend).observe(report.score)
+    if svc.decisions is not None:
+        svc.decisions.record_feedback(routed.request_id, routed.backend, report.score)
     return JSONResponse({"status": "recorded", "request_id": routed.request_id, "backend": routed.backend})
 
 

@@ -45,6 +45,7 @@ class Decision:
     cache: CacheResult
     route_ms: float
     vector: PromptVector
+    features_key: str  # where the prompt's feature vector is cached: a digest of the prompt, not its words
     unfit: tuple[Unfit, ...] = ()  # backends left out: they cannot take the request
 
     @property
@@ -83,9 +84,13 @@ class RoutingEngine:
         self._encoding: dict[str, asyncio.Task[tuple[PromptVector, np.ndarray]]] = {}
         self._misses_in_flight = 0
 
-    async def vector_for(self, text: str) -> tuple[PromptVector, np.ndarray, CacheResult]:
-        """The prompt's feature vector and the network's predicted quality per router profile."""
-        key = cache_key(self.router.version, text)
+    def features_key(self, text: str) -> str:
+        return cache_key(self.router.version, text)
+
+    async def vector_for(self, text: str, key: str | None = None) -> tuple[PromptVector, np.ndarray, CacheResult]:
+        """The prompt's feature vector and the network's predicted quality per router profile; `key`: the prompt's
+        `features_key`, where the caller has it."""
+        key = key or self.features_key(text)
         if key not in self._encoding:
             blob = await self.cache.get(key)
             if blob is not None:
@@ -169,6 +174,20 @@ class RoutingEngine:
             self._predicted.set(key, predicted)
         return predicted
 
+    def explain(self, vector: PromptVector, profile: str, top: int = 8) -> list[dict[str, object]]:
+        """The features that pushed `profile`'s predicted quality most for this prompt (captum; a few ms, so it is
+        asked for in a worker thread, off the request path)."""
+        attrs = self.router.attributions(vector, self._profile_index[profile])
+        return [
+            {
+                "feature": a.name,
+                "value": None if np.isnan(a.value) else a.value,
+                "attribution": a.attribution,
+                "description": a.description,
+            }
+            for a in attrs[:top]
+        ]
+
     def _vectorize(self, text: str, narrow: bool, judged: np.ndarray | None) -> PromptVector:
         return self.router.vectorize([text], narrow=narrow, judged=None if judged is None else judged[None, :])[0]
 
@@ -180,7 +199,8 @@ class RoutingEngine:
             self.metrics.unfit.labels(left_out.backend, left_out.reason).inc()
         if not backends:
             raise NoBackendFits.because(unfit)
-        vector, predicted, cache = await self.vector_for(text)
+        key = self.features_key(text)
+        vector, predicted, cache = await self.vector_for(text, key)
         lam = config.tiers.lambda_for(tier)
         prompt_tokens = needs.prompt_tokens
         quality = predicted_quality(predicted, [self._profile_index[b.profile] for b in backends], backends)
@@ -193,4 +213,4 @@ class RoutingEngine:
         )
         route_ms = (time.perf_counter() - started) * 1000
         self.metrics.routing_seconds.labels(cache).observe(route_ms / 1000)
-        return Decision(tier, lam, candidates, cache, route_ms, vector, tuple(unfit))
+        return Decision(tier, lam, candidates, cache, route_ms, vector, key, tuple(unfit))

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     judge_concurrency: int = Field(
         8, ge=1, description="judge calls in flight at once; a miss finding them all busy is routed on parsed features"
     )
+    decisions_log: bool = Field(True, description="record each routed decision for the dashboard (/ui)")
+    decisions_max: int = Field(10_000, ge=1, description="decisions kept: the Redis stream's cap, or the ring's")
+    store_prompts: bool = Field(False, description="keep each routed prompt's text in the decisions log")
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
