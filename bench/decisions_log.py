@@ -14,6 +14,7 @@ Needs wrk. Traffic stays on 127.0.0.1, every run is bounded by its duration or c
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -100,14 +101,15 @@ def bounded(
     url, pid = start_gateway(
         running, work, name, upstream, args.transport, env, LLMRANK_REDIS_URL=redis_url, LLMRANK_DECISIONS_MAX="10000"
     )
-    client = redis.Redis.from_url(redis_url) if with_redis else None
     samples = []
     total = 0
     while total < args.decisions:
         result = wrk(url, "auto", False, ROUTED, 16, args.step_s, work)
         assert result["errors"] == 0, f"{name}: {result['errors']} errors"
         total += result["requests"]
-        stored = client.xlen(STREAM) if client is not None else ring_size(url)
+        session = httpx.get(f"{url}/ui/api/session", timeout=10).json()
+        assert session["source"] == ("redis" if with_redis else "memory")
+        stored = session["decisions_kept"]
         samples.append({"decisions": total, "stored": stored, "rss_mb": round(rss_mb(pid), 1)})
         print(f"  {name}: {total:>7} decisions  stored {stored:>6}  RSS {samples[-1]['rss_mb']:.1f} MB", flush=True)
     after_cap = [s["rss_mb"] for s in samples if s["decisions"] >= 20_000]
@@ -120,11 +122,6 @@ def bounded(
     }
 
 
-def ring_size(url: str) -> int:
-    """How many decisions a Redis-less gateway holds: the 24 h summary counts every one it keeps."""
-    return int(httpx.get(f"{url}/ui/api/summary?window=24h", timeout=30).json()["requests"])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
@@ -132,18 +129,22 @@ def main() -> None:
     parser.add_argument("--decisions", type=int, default=100_000)
     parser.add_argument("--step-s", type=int, default=10, help="seconds of load between samples")
     parser.add_argument("--transport", default="direct", choices=["litellm", "direct"])
+    parser.add_argument("--parts", nargs="+", default=["c1_hit", "bounded_redis", "bounded_memory"])
     args = parser.parse_args()
     env = bench_env()
     results: dict[str, Any] = {"transport": args.transport}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        with ExitStack() as running:
-            results["c1_hit"] = added_latency(args, env, work, running)
-        for with_redis in (True, False):
+        if "c1_hit" in args.parts:
             with ExitStack() as running:
-                results["bounded_redis" if with_redis else "bounded_memory"] = bounded(
-                    args, env, work, running, with_redis
-                )
+                results["c1_hit"] = added_latency(args, env, work, running)
+        for name, with_redis in (("bounded_redis", True), ("bounded_memory", False)):
+            if name in args.parts:
+                with ExitStack() as running:
+                    results[name] = bounded(args, env, work, running, with_redis)
+    if set(args.parts) != {"c1_hit", "bounded_redis", "bounded_memory"}:
+        print(json.dumps(results, indent=1))
+        return
     report(results)
     write_results("decisions_log", results)
 

@@ -130,6 +130,24 @@ def streaming_ttfb(result: Mapping[str, Any]) -> Iterator[str]:
         )
 
 
+def decisions_log(result: Mapping[str, Any]) -> Iterator[str]:
+    """docs/BENCHMARKS.md's decisions-log table (`bench.decisions_log`): its cost on a c=1 hit, and its bound."""
+    hit = result["c1_hit"]
+    yield "| measured | log off | log on | difference |"
+    yield "|---|---|---|---|"
+    on, off = hit["added_ms"]["log_on"], hit["added_ms"]["log_off"]
+    measured = f"c=1 cache-hit added latency p50 (transport {result['transport']})"
+    yield f"| {measured} | {off:.3f} ms | {on:.3f} ms | {on - off:+.3f} ms |"
+    for name, label in (("bounded_redis", "Redis stream"), ("bounded_memory", "in-process ring (no Redis)")):
+        b = result[name]
+        first, last = b["samples"][0], b["samples"][-1]
+        yield (
+            f"| {b['decisions']:,} decisions, cap {b['cap']:,}, {label} | — | kept {b['stored_at_end']:,}; RSS "
+            f"{first['rss_mb']:.0f} MB at {first['decisions']:,} → {last['rss_mb']:.0f} MB | spread after 20,000: "
+            f"{b['rss_growth_after_20k_mb']:.1f} MB |"
+        )
+
+
 TABLES: dict[str, tuple[Path, Path, Callable[[Any], Iterator[str]]]] = {
     "router results": (DOCS / "ROUTER_MODEL.md", DOCS / "results" / "eval.json", router_results),
     "window study": (DOCS / "ROUTER_MODEL.md", DOCS / "results" / "window_study.json", window_study),
@@ -138,6 +156,7 @@ TABLES: dict[str, tuple[Path, Path, Callable[[Any], Iterator[str]]]] = {
     "calibration per model": (DOCS / "CALIBRATION.md", DOCS / "results" / "calibration.json", calibration_per_model),
     "gateway overhead": (DOCS / "BENCHMARKS.md", RESULTS / "gateway_overhead.json", gateway_overhead),
     "streaming TTFB": (DOCS / "BENCHMARKS.md", RESULTS / "gateway_overhead.json", streaming_ttfb),
+    "decisions log": (DOCS / "BENCHMARKS.md", RESULTS / "decisions_log.json", decisions_log),
 }
 
 

@@ -27,7 +27,6 @@ from router_model.router import PromptVector
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 FILTERS = ("tier", "backend", "outcome")
 MAX_LIMIT = 1000
-FILTER_SCAN = 5000  # a filtered list looks this far back at most
 
 
 async def page(_request: Request) -> Response:
@@ -43,11 +42,13 @@ def decision_log(svc: Services) -> DecisionLog:
 async def session(request: Request) -> Response:
     """What the page says about itself: whether keys guard it, where its decisions come from."""
     svc = services(request)
+    source, kept = await svc.decisions.size() if svc.decisions is not None else (None, 0)
     return JSONResponse(
         {
             "auth_required": bool(svc.settings.api_keys),
             "decisions_log": svc.decisions is not None,
-            "source": svc.decisions.source if svc.decisions is not None else None,
+            "source": source,
+            "decisions_kept": kept,
             "decisions_max": svc.settings.decisions_max,
             "store_prompts": svc.settings.store_prompts,
             "router": svc.engine.router.version,
@@ -61,11 +62,14 @@ async def decisions(request: Request) -> Response:
     log = decision_log(services(request))
     limit = _int_param(request, "limit", 100, 1, MAX_LIMIT)
     wanted = {k: request.query_params[k] for k in FILTERS if request.query_params.get(k)}
-    source, items = await log.recent(limit if not wanted else FILTER_SCAN)
     if wanted:
-        items = [r for r in items if all(str(r.get(k)) == v for k, v in wanted.items())]
+        source, summaries = await log.summaries()
+        matching = [s.id for s in reversed(summaries) if all(str(getattr(s, k)) == v for k, v in wanted.items())]
+        items = await log.get_many(matching[:limit])
+    else:
+        source, items = await log.recent(limit)
     scores = await log.feedback()
-    shown = [r | {"feedback_score": scores.get(r["request_id"])} for r in items[:limit]]
+    shown = [r | {"feedback_score": scores.get(r["request_id"])} for r in items]
     return JSONResponse({"source": source, "filters": wanted, "items": shown})
 
 
@@ -103,18 +107,19 @@ async def summary(request: Request) -> Response:
     if window not in WINDOWS_S:
         raise InvalidRequest(f"unknown window {window!r}; valid: {', '.join(WINDOWS_S)}", param="window")
     now = time.time()
-    source, records = await log.recent(log.max_entries, since=now - WINDOWS_S[window])
-    stats = await anyio.to_thread.run_sync(spend_and_traffic, records, WINDOWS_S[window], now)
-    oldest = records[-1]["time"] if records else None
+    source, summaries = await log.summaries()
+    in_window = [s for s in summaries if s.time >= now - WINDOWS_S[window]]
+    stats = spend_and_traffic(in_window, WINDOWS_S[window], now)
+    oldest = in_window[0].time if in_window else None
     return JSONResponse({"source": source, "window": window, "oldest": oldest, **stats})
 
 
 async def quality(request: Request) -> Response:
     """`GET /ui/api/quality`: per backend, mean predicted quality of its answers against mean feedback."""
     log = decision_log(services(request))
-    source, records = await log.recent(log.max_entries)
-    rows = quality_by_backend(records, await log.feedback())
-    return JSONResponse({"source": source, "decisions": len(records), "backends": rows})
+    source, summaries = await log.summaries()
+    rows = quality_by_backend(summaries, await log.feedback())
+    return JSONResponse({"source": source, "decisions": len(summaries), "backends": rows})
 
 
 async def pool(request: Request) -> Response:
@@ -143,6 +148,7 @@ def _backend_view(svc: Services, backend: Backend) -> dict[str, Any]:
         "profile_kind": _profile_kind(svc, backend),
         "litellm_model": backend.litellm_model,
         "transport": backend.transport,
+        "call_transport": backend.call_transport,
         "server": _server(backend.api_base),
         "demo": backend.demo,
         "dollars_per_million_tokens": {"input": input_price * 1e6, "output": output_price * 1e6},

@@ -12,11 +12,12 @@ A record holds a digest of the prompt, never its words, unless the gateway is to
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping
-from typing import Any, Literal
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Generic, Literal, NamedTuple, TypeVar
 
 import anyio
 import structlog
@@ -30,8 +31,54 @@ log = structlog.get_logger(__name__)
 
 STREAM = "llmrank:decisions"
 FEEDBACK_STREAM = "llmrank:decisions:feedback"
+STREAM_TTL_S = 7 * 24 * 3600  # a log no replica writes to any more goes away; each batch renews it
 PARSED_ON_THE_LOOP = 200
+READ_CHUNK = 1000
 Source = Literal["redis", "memory"]
+T = TypeVar("T")
+
+
+class Summary(NamedTuple):
+    """What the charts and the filters need of a decision: a few fields, kept parsed for every decision logged."""
+
+    id: str
+    time: float
+    request_id: str
+    tier: str
+    backend: str | None
+    outcome: str
+    predicted_quality: float
+    estimated_cost: float
+    cost: float | None
+    route_ms: float
+    upstream_ms: float | None
+
+    @classmethod
+    def parse(cls, entry_id: str, blob: bytes) -> Summary:
+        r = json.loads(blob)
+        return cls(
+            entry_id,
+            r["time"],
+            r["request_id"],
+            r["tier"],
+            r["backend"],
+            r["outcome"],
+            r["predicted_quality"],
+            r["estimated_cost"],
+            r["cost"],
+            r["route_ms"],
+            r["upstream_ms"],
+        )
+
+
+class Score(NamedTuple):
+    request_id: str
+    score: float
+
+    @classmethod
+    def parse(cls, _entry_id: str, blob: bytes) -> Score:
+        entry = json.loads(blob)
+        return cls(entry["request_id"], entry["score"])
 
 
 class DecisionLog:
@@ -44,6 +91,8 @@ class DecisionLog:
         self._local_feedback: deque[tuple[str, bytes]] = deque(maxlen=max_entries)
         self._sequence = 0
         self._wake = asyncio.Event()
+        self._summaries = _Follower(self, STREAM, self._local, Summary.parse)
+        self._scores = _Follower(self, FEEDBACK_STREAM, self._local_feedback, Score.parse)
 
     @property
     def source(self) -> Source:
@@ -79,6 +128,8 @@ class DecisionLog:
             pipe = self.redis.client.pipeline(transaction=False)  # type: ignore[union-attr]
             for stream, blob in batch:
                 pipe.xadd(stream, {"d": blob}, maxlen=self.max_entries, approximate=False)
+            for stream in {stream for stream, _ in batch}:
+                pipe.expire(stream, STREAM_TTL_S)
             written = await self.redis.call(pipe.execute())
         if written is None:
             for stream, blob in batch:
@@ -89,43 +140,108 @@ class DecisionLog:
         entry_id = f"{int(time.time() * 1000)}-{self._sequence}"
         (self._local if stream == STREAM else self._local_feedback).append((entry_id, blob))
 
-    async def recent(self, limit: int, since: float | None = None) -> tuple[Source, list[dict]]:
-        """The `limit` newest records, newest first (only those after `since`, epoch seconds, where given)."""
-        source, rows = await self._newest(STREAM, self._local, limit, since)
-        if len(rows) < PARSED_ON_THE_LOOP:
-            return source, _items(rows)
-        return source, await anyio.to_thread.run_sync(_items, rows)  # thousands take tens of ms: not on the loop
+    async def size(self) -> tuple[Source, int]:
+        """How many decisions are kept where readers look now."""
+        if self.redis.usable:
+            length = await self.redis.call(self.redis.client.xlen(STREAM))  # type: ignore[union-attr]
+            if length is not None:
+                return "redis", int(length)
+        return "memory", len(self._local)
 
-    async def feedback(self, since: float | None = None) -> dict[str, float]:
+    async def recent(self, limit: int) -> tuple[Source, list[dict]]:
+        """The `limit` newest records, whole, newest first."""
+        if self.redis.usable:
+            rows = await self.redis.call(self.redis.client.xrevrange(STREAM, "+", "-", count=limit))  # type: ignore[union-attr]
+            if rows is not None:
+                return "redis", await _parsed([(i.decode(), f[b"d"]) for i, f in rows])
+        return "memory", await _parsed(list(itertools.islice(reversed(self._local), limit)))
+
+    async def summaries(self) -> tuple[Source, list[Summary]]:
+        """Every decision kept, oldest first, as `Summary`s: only what was logged since the last call is read."""
+        return await self._summaries.items()
+
+    async def feedback(self) -> dict[str, float]:
         """request id → its latest score."""
-        _, rows = await self._newest(FEEDBACK_STREAM, self._local_feedback, self.max_entries, since)
-        scores: dict[str, float] = {}
-        for _, blob in reversed(rows):
-            entry = json.loads(blob)
-            scores[entry["request_id"]] = entry["score"]
-        return scores
+        _, scores = await self._scores.items()
+        return {s.request_id: s.score for s in scores}
+
+    async def get_many(self, entry_ids: Sequence[str]) -> list[dict]:
+        """The whole records of these entries, in the order asked for (those no longer kept left out)."""
+        if not entry_ids:
+            return []
+        if self.redis.usable:
+            pipe = self.redis.client.pipeline(transaction=False)  # type: ignore[union-attr]
+            for entry_id in entry_ids:
+                pipe.xrange(STREAM, entry_id, entry_id)
+            found = await self.redis.call(pipe.execute())
+            if found is not None:
+                return await _parsed([(rows[0][0].decode(), rows[0][1][b"d"]) for rows in found if rows])
+        wanted = set(entry_ids)
+        local = {entry_id: blob for entry_id, blob in self._local if entry_id in wanted}
+        return await _parsed([(i, local[i]) for i in entry_ids if i in local])
 
     async def get(self, entry_id: str) -> dict | None:
-        if self.redis.usable:
-            found = await self.redis.call(self.redis.client.xrange(STREAM, entry_id, entry_id))  # type: ignore[union-attr]
-            if found:
-                raw_id, fields = found[0]
-                return _item(raw_id.decode(), fields[b"d"])
-        for local_id, blob in self._local:
-            if local_id == entry_id:
-                return _item(local_id, blob)
-        return None
+        found = await self.get_many([entry_id])
+        return found[0] if found else None
 
-    async def _newest(
-        self, stream: str, local: deque[tuple[str, bytes]], count: int, since: float | None
-    ) -> tuple[Source, list[tuple[str, bytes]]]:
-        if self.redis.usable:
-            low = f"{int(since * 1000)}" if since else "-"
-            rows = await self.redis.call(self.redis.client.xrevrange(stream, "+", low, count=count))  # type: ignore[union-attr]
-            if rows is not None:
-                return "redis", [(raw_id.decode(), fields[b"d"]) for raw_id, fields in rows]
-        newest = list(_newest_local(local, count, since))
-        return "memory", newest
+
+class _Follower(Generic[T]):
+    """One stream's records, parsed once each and kept (as many as the log keeps): each look reads only the entries
+    added since the last one, from Redis or from the ring buffer, whichever readers see now."""
+
+    def __init__(
+        self, log: DecisionLog, stream: str, local: deque[tuple[str, bytes]], parse: Callable[[str, bytes], T]
+    ) -> None:
+        self.log = log
+        self.stream = stream
+        self.local = local
+        self.parse = parse
+        self._items: deque[T] = deque(maxlen=log.max_entries)
+        self._source: Source | None = None
+        self._last_id: str | None = None
+
+    async def items(self) -> tuple[Source, list[T]]:
+        source = self.log.source
+        if source != self._source:  # the other store holds other entries: start again from it
+            self._items.clear()
+            self._source, self._last_id = source, None
+        rows = await self._read_redis() if source == "redis" else self._read_local()
+        if rows is None:  # Redis failed just now: next look starts again from memory
+            self._source = None
+            return await self.items()
+        for n, (entry_id, blob) in enumerate(rows):
+            self._items.append(self.parse(entry_id, blob))
+            self._last_id = entry_id
+            if n % PARSED_ON_THE_LOOP == PARSED_ON_THE_LOOP - 1:
+                await asyncio.sleep(0)  # a first look at 10,000 entries lets requests through as it goes
+        return source, list(self._items)
+
+    async def _read_redis(self) -> list[tuple[str, bytes]] | None:
+        rows: list[tuple[str, bytes]] = []
+        after = self._last_id
+        while True:
+            low = f"({after}" if after else "-"
+            chunk = await self.log.redis.call(self.log.redis.client.xrange(self.stream, low, "+", count=READ_CHUNK))  # type: ignore[union-attr]
+            if chunk is None:
+                return None
+            rows += [(i.decode(), f[b"d"]) for i, f in chunk]
+            if len(chunk) < READ_CHUNK:
+                return rows[-self.log.max_entries :]
+            after = rows[-1][0]
+
+    def _read_local(self) -> list[tuple[str, bytes]]:
+        last = _sequence_of(self._last_id) if self._last_id else 0
+        return [(i, b) for i, b in self.local if _sequence_of(i) > last]
+
+
+def _sequence_of(local_id: str) -> int:
+    return int(local_id.rsplit("-", 1)[1])
+
+
+async def _parsed(rows: list[tuple[str, bytes]]) -> list[dict]:
+    if len(rows) < PARSED_ON_THE_LOOP:
+        return _items(rows)
+    return await anyio.to_thread.run_sync(_items, rows)  # a thousand take tens of ms: not on the event loop
 
 
 def decision_record(
@@ -186,17 +302,5 @@ def decision_record(
     return record
 
 
-def _newest_local(local: deque[tuple[str, bytes]], count: int, since: float | None) -> Iterable[tuple[str, bytes]]:
-    low = int(since * 1000) if since else 0
-    for n, (entry_id, blob) in enumerate(reversed(local)):
-        if n >= count or int(entry_id.split("-")[0]) < low:
-            return
-        yield entry_id, blob
-
-
 def _items(rows: Iterable[tuple[str, bytes]]) -> list[dict]:
-    return [_item(i, b) for i, b in rows]
-
-
-def _item(entry_id: str, blob: bytes) -> dict:
-    return {"id": entry_id, **json.loads(blob)}
+    return [{"id": entry_id, **json.loads(blob)} for entry_id, blob in rows]

@@ -184,7 +184,8 @@ async function openDecision(id) {
   $("#detail-features-for").textContent = d.attributions_for ? `for ${d.attributions_for}'s q̂` : "";
   $("#detail-features tbody").replaceChildren(
     ...features.map((f) =>
-      el("tr", {}, td(f.feature), td(f.value === null ? "–" : num(f.value), "num"), td(num(f.attribution, 4), "num"), td(f.description)),
+      el("tr", {}, el("td", {}, f.feature, el("div", { class: "muted small" }, f.description)),
+        td(f.value === null ? "–" : num(f.value), "num"), td(num(f.attribution, 4), "num")),
     ),
   );
 }
@@ -282,7 +283,7 @@ async function loadPool() {
     ...data.backends.map((b) => {
       const cd = b.cooldown;
       const cooling = cd.cooling_s > 0 ? `sitting out ${cd.cooling_s} s` : cd.failures_in_a_row ? `${cd.failures_in_a_row} failed in a row` : "ready";
-      return el("tr", {}, td(b.name), td(b.profile), td(b.profile_kind), td(b.litellm_model), td(b.transport + (b.demo ? " (demo)" : "")),
+      return el("tr", {}, td(b.name), td(b.profile), td(b.profile_kind), td(b.litellm_model), td((b.transport === "auto" ? "auto → " + b.call_transport : b.transport) + (b.demo ? " (demo)" : "")),
         td(b.server ?? "–"), td(num(b.dollars_per_million_tokens.input, 2), "num"), td(num(b.dollars_per_million_tokens.output, 2), "num"),
         td(b.limits.max_input_tokens ?? "–", "num"), td(b.limits.max_output_tokens ?? "–", "num"), td(takes(b.limits)), td(cooling, "cooldown"));
     }),

@@ -9,13 +9,36 @@ import pytest
 
 from gateway.cache import RedisLink
 from gateway.decision_stats import BUCKETS, quality_by_backend, spend_and_traffic
-from gateway.decisions import FEEDBACK_STREAM, STREAM, DecisionLog
+from gateway.decisions import FEEDBACK_STREAM, STREAM, DecisionLog, Summary
 from tests.conftest import REDIS_URL, standard_backends
 from tests.support.servers import free_port
 
 
 def record(n: int, **extra: object) -> dict[str, object]:
-    return {"request_id": f"req_{n}", "n": n, **extra}
+    fields = {"time": float(n), "tier": "cost", "backend": "cheap", "outcome": "ok", "predicted_quality": 0.5}
+    return (
+        {"request_id": f"req_{n}", "n": n, "estimated_cost": 0.1, "cost": 0.1, "route_ms": 1, "upstream_ms": 2}
+        | fields
+        | extra
+    )
+
+
+@pytest.mark.parametrize("with_redis", [True, False])
+async def test_summaries_read_only_what_is_new_and_keep_the_cap(redis_db, with_redis):
+    log = DecisionLog(RedisLink(REDIS_URL if with_redis else None), max_entries=30)
+    for n in range(20):
+        log.record(record(n))
+    await log.flush()
+    _, first = await log.summaries()
+    for n in range(20, 45):
+        log.record(record(n, tier="perf" if n % 2 else "cost"))
+    await log.flush()
+    source, summaries = await log.summaries()
+    assert source == ("redis" if with_redis else "memory")
+    assert [s.request_id for s in first] == [f"req_{n}" for n in range(20)]
+    assert [s.request_id for s in summaries] == [f"req_{n}" for n in range(15, 45)]
+    perf = [s.id for s in reversed(summaries) if s.tier == "perf"][:3]
+    assert [r["n"] for r in await log.get_many(perf)] == [43, 41, 39]
 
 
 async def test_the_redis_stream_is_kept_at_its_cap_exactly(redis_db):
@@ -62,18 +85,9 @@ async def test_feedback_keeps_each_requests_latest_score(redis_db):
 
 
 def decision(t: float, backend: str | None, tier: str, cost: float | None, estimated: float, q: float = 0.5):
-    return {
-        "time": t,
-        "request_id": f"req_{t}",
-        "backend": backend,
-        "tier": tier,
-        "cost": cost,
-        "estimated_cost": estimated,
-        "route_ms": 1.0,
-        "upstream_ms": None if backend is None else 10.0,
-        "outcome": "ok" if backend else "error",
-        "predicted_quality": q,
-    }
+    outcome = "ok" if backend else "error"
+    upstream_ms = None if backend is None else 10.0
+    return Summary(f"{t}-0", t, f"req_{t}", tier, backend, outcome, q, estimated, cost, 1.0, upstream_ms)
 
 
 def test_spend_and_traffic_by_hand():
@@ -138,7 +152,11 @@ def test_with_the_log_off_its_endpoints_say_so_in_openais_shape(gateway_factory,
 def test_bad_query_parameters_get_openai_shaped_errors(gateway_factory, upstream):
     base, _ = upstream
     url = gateway_factory(standard_backends(base))
-    for path, param in (("decisions?limit=0", "limit"), ("decisions?limit=abc", "limit"), ("summary?window=2d", "window")):
+    for path, param in (
+        ("decisions?limit=0", "limit"),
+        ("decisions?limit=abc", "limit"),
+        ("summary?window=2d", "window"),
+    ):
         error = httpx.get(f"{url}/ui/api/{path}").json()["error"]
         assert error["type"] == "invalid_request_error" and error["param"] == param
     assert httpx.get(f"{url}/ui/api/decisions/0-0").json()["error"]["code"] == "decision_not_found"
