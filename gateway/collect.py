@@ -55,7 +55,7 @@ class Transports:
     direct: DirectUpstream
 
     def for_backend(self, backend: Backend) -> Upstream | DirectUpstream:
-        return self.direct if backend.transport == "direct" else self.litellm
+        return self.direct if backend.call_transport == "direct" else self.litellm
 
     @classmethod
     def with_keys(cls, api_keys: Mapping[str, str], timeout_s: float) -> Transports:

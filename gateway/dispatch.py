@@ -75,7 +75,7 @@ class Dispatcher:
         for backend in candidates:
             started = time.perf_counter()
             try:
-                payload = await self._transports[backend.transport].complete(backend, body)
+                payload = await self._transports[backend.call_transport].complete(backend, body)
             except GatewayError as exc:
                 self._failed(backend, exc, started, trace)
                 if not exc.retriable:
@@ -102,7 +102,7 @@ class Dispatcher:
         client_wants_usage = asks_for_usage(body)
         for backend in candidates:
             started = time.perf_counter()
-            transport = self._transports[backend.transport]
+            transport = self._transports[backend.call_transport]
             ask = not client_wants_usage and backend.stream_usage and transport.reports_stream_usage(backend)
             chunks = self._metered(
                 backend, prompt, transport.stream(backend, with_usage_asked_for(body) if ask else body), trace

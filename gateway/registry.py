@@ -36,10 +36,11 @@ class Backend(BaseModel):
     quality_offset: float = 0.0
     enabled: bool = True
     demo: bool = Field(False, description="Answer through LiteLLM's mock_response: no key, no network.")
-    transport: Literal["litellm", "direct"] = Field(
-        "litellm",
-        description="litellm: call through LiteLLM (any provider). direct: forward the OpenAI request as it is to an "
-        "OpenAI-compatible api_base, skipping LiteLLM's per-call work.",
+    transport: Literal["auto", "litellm", "direct"] = Field(
+        "auto",
+        description="auto: direct for an OpenAI-compatible server (litellm_model 'openai/<model>' with an api_base), "
+        "LiteLLM for everything else. litellm: always through LiteLLM (any provider). direct: forward the OpenAI "
+        "request as it is to the api_base, skipping LiteLLM's per-call work.",
     )
     max_input_tokens: int | None = Field(
         None, ge=1, description="The longest prompt it takes, in tokens; LiteLLM's model map when omitted."
@@ -60,6 +61,18 @@ class Backend(BaseModel):
         description="Ask this backend for a stream's usage (stream_options.include_usage) to price it. Turn off for "
         "a server that rejects the field; the stream's cost is then counted from its tokens.",
     )
+
+    @property
+    def speaks_openai(self) -> bool:
+        """An OpenAI-compatible server of its own: the gateway can forward OpenAI's API to it unchanged."""
+        return self.litellm_model.startswith("openai/") and bool(self.api_base) and not self.demo
+
+    @property
+    def call_transport(self) -> Literal["litellm", "direct"]:
+        """How the gateway calls it: `transport`, with `auto` resolved."""
+        if self.transport == "auto":
+            return "direct" if self.speaks_openai else "litellm"
+        return self.transport
 
     @model_validator(mode="before")
     @classmethod

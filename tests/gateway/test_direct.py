@@ -12,20 +12,23 @@ import pytest
 from aiohttp.base_protocol import BaseProtocol
 
 from gateway.direct import _sse_data
+from gateway.registry import Backend
 from tests.conftest import TRANSPORTS, backend_entry, ranked, standard_backends
 
 WINO = "The trophy doesn't fit into the brown suitcase because the _ is too large.\nA) trophy\nB) suitcase\nAnswer:"
 
 
-def test_direct_and_litellm_backends_serve_side_by_side(gateway_factory, upstream):
+def test_direct_litellm_and_auto_backends_serve_side_by_side(gateway_factory, upstream):
+    """`auto` (the default) calls an OpenAI-compatible server directly; `litellm` forces LiteLLM."""
     base, control = upstream
     url = gateway_factory(
         [
             backend_entry("fast", "gpt-3.5-turbo-1106", f"{base}/b/fast/v1", 1e-6, transport="direct"),
-            backend_entry("usual", "gpt-4-1106-preview", f"{base}/b/usual/v1", 1e-5),
+            backend_entry("usual", "gpt-4-1106-preview", f"{base}/b/usual/v1", 1e-5, transport="litellm"),
+            backend_entry("plain", "gpt-4-1106-preview", f"{base}/b/plain/v1", 1e-5),
         ]
     )
-    for name in ("fast", "usual"):
+    for name in ("fast", "usual", "plain"):
         response = httpx.post(
             f"{url}/v1/chat/completions", json={"model": name, "messages": [{"role": "user", "content": "hi"}]}
         )
@@ -35,7 +38,19 @@ def test_direct_and_litellm_backends_serve_side_by_side(gateway_factory, upstrea
     sent = dict(zip([name for name, _ in control.received], control.user_agents, strict=True))
     assert "aiohttp" in sent["fast"] and "OpenAI" not in sent["fast"]
     assert "OpenAI" in sent["usual"]  # LiteLLM calls through the OpenAI SDK
+    assert "aiohttp" in sent["plain"]  # auto: an openai/<model> with an api_base is called directly
     assert control.received[0][1]["model"] == "fast"  # the served name, without LiteLLM's provider prefix
+
+
+def test_auto_goes_through_litellm_for_every_other_provider():
+    def backend(**fields: object) -> Backend:
+        return Backend(name="b", profile="gpt-4-1106-preview", **fields)  # type: ignore[arg-type]
+
+    assert backend(litellm_model="openai/x", api_base="http://h/v1").call_transport == "direct"
+    assert backend(litellm_model="openai/gpt-4o-mini").call_transport == "litellm"  # OpenAI itself: no api_base
+    assert backend(litellm_model="anthropic/claude-3-5-haiku", api_base="http://h").call_transport == "litellm"
+    assert backend(litellm_model="openai/x", api_base="http://h/v1", demo=True).call_transport == "litellm"
+    assert backend(litellm_model="openai/x", api_base="http://h/v1", transport="litellm").call_transport == "litellm"
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
