@@ -44,6 +44,8 @@ class RedisLink:
     tried again (redis-py reconnects by itself)."""
 
     def __init__(self, url: str | None, timeout_s: float = 0.25, retry_after_s: float = 2.0) -> None:
+        self.url = url
+        self.timeout_s = timeout_s
         self.client = (
             aioredis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s) if url else None
         )
