@@ -29,6 +29,7 @@ from gateway.routes import ROUTES
 from gateway.routing import RoutingEngine
 from gateway.services import Services
 from gateway.settings import Settings
+from gateway.shared_cooldown import SharedCooldowns
 from gateway.upstream import Upstream
 from gateway.upstream import warm_up as upstream_warm_up
 from router_model.calibrate import calibrated_names
@@ -67,6 +68,7 @@ def create_app(settings: Settings, router: Router | None = None, environ: Mappin
         )
         direct = DirectUpstream(lambda: config.current.api_keys, settings.upstream_timeout_s)
         decisions = DecisionLog(redis, settings.decisions_max) if settings.decisions_log else None
+        backend_cooldowns = SharedCooldowns(settings.cooldown_failures, settings.cooldown_s, redis)
         app.state.services = Services(
             settings=settings,
             config=config,
@@ -78,9 +80,7 @@ def create_app(settings: Settings, router: Router | None = None, environ: Mappin
                 settings.scoring_slots,
                 Cooldowns(settings.cooldown_failures, settings.cooldown_s),
             ),
-            dispatcher=Dispatcher(
-                upstream, direct, metrics, Cooldowns(settings.cooldown_failures, settings.cooldown_s)
-            ),
+            dispatcher=Dispatcher(upstream, direct, metrics, backend_cooldowns),
             cache=cache,
             feedback=FeedbackStore(redis, settings.feedback_file, settings.feedback_ttl_s),
             metrics=metrics,
@@ -89,6 +89,7 @@ def create_app(settings: Settings, router: Router | None = None, environ: Mappin
         )
         watcher = asyncio.create_task(config.watch(settings.reload_interval_s))
         writer = asyncio.create_task(decisions.run()) if decisions is not None else None
+        cooldown_listener = asyncio.create_task(backend_cooldowns.listen())
         log.info(
             "ready",
             backends=[b.name for b in config.current.registry.enabled],
@@ -99,6 +100,8 @@ def create_app(settings: Settings, router: Router | None = None, environ: Mappin
             yield
         finally:
             watcher.cancel()
+            cooldown_listener.cancel()
+            await backend_cooldowns.close()
             if writer is not None:
                 writer.cancel()
                 await decisions.flush()  # type: ignore[union-attr]

@@ -35,10 +35,9 @@ def _limit_malloc_arenas(arenas: int = 2) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     _limit_malloc_arenas()
     from gateway.app import create_app
+    from gateway.draining import serve
     from gateway.logs import configure_logging
 
     overrides = {k: v for k, v in {"host": args.host, "port": args.port, "config_dir": args.config}.items() if v}
@@ -49,7 +48,14 @@ def _serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"llmrank: invalid configuration: {exc}", file=sys.stderr)
         return 2
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+    serve(
+        app,
+        settings.host,
+        settings.port,
+        settings.drain_s,
+        settings.shutdown_grace_s,
+        on_drain=lambda: setattr(app.state, "draining", True),
+    )
     return 0
 
 

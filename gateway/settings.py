@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     judge_concurrency: int = Field(
         8, ge=1, description="judge calls in flight at once; a miss finding them all busy is routed on parsed features"
     )
+    drain_s: float = Field(
+        5.0, ge=0, description="after SIGTERM, /readyz fails and requests are still served this long, then it stops"
+    )
+    shutdown_grace_s: float = Field(
+        30.0, gt=0, description="then requests and streams under way get this long to finish before they are cut"
+    )
     decisions_log: bool = Field(True, description="record each routed decision for the dashboard (/ui)")
     decisions_max: int = Field(10_000, ge=1, description="decisions kept: the Redis stream's cap, or the ring's")
     store_prompts: bool = Field(False, description="keep each routed prompt's text in the decisions log")
