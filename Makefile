@@ -7,7 +7,7 @@ export LITELLM_LOCAL_MODEL_COST_MAP := True
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run test bench train eval lint soak constraints screenshots vendor-ui
+.PHONY: install run test scale-test bench train eval lint soak constraints screenshots vendor-ui
 
 install: $(STAMP)
 
@@ -22,6 +22,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest -q
+
+# Two replicas behind nginx sharing one Redis (needs redis-server and nginx: apt-get install redis-server nginx-light).
+scale-test: $(STAMP)
+	$(BIN)/pytest -q -s -m scale tests/scale
 
 BENCH_STAMP := .venv-bench/.installed
 LITELLM_PROXY := 'litellm[proxy]==1.103.0'
