@@ -39,11 +39,13 @@ $(BENCH_STAMP): bench/constraints.txt
 
 bench: $(STAMP) $(BENCH_STAMP)
 	@command -v wrk >/dev/null || { echo "bench needs wrk: apt-get install wrk"; exit 1; }
+	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { echo "bench needs nginx: apt-get install nginx-light"; exit 1; }
 	$(BIN)/python -m bench.router_scoring
 	$(BIN)/python -m bench.gateway_overhead
 	$(BIN)/python -m bench.upstream_call
 	$(BIN)/python -m bench.gateway_share
 	$(BIN)/python -m bench.decisions_log
+	$(BIN)/python -m bench.scale_out
 	$(BIN)/python -m bench.targets
 
 train: $(STAMP)

@@ -148,6 +148,17 @@ def decisions_log(result: Mapping[str, Any]) -> Iterator[str]:
         )
 
 
+def scale_out(result: Mapping[str, Any]) -> Iterator[str]:
+    """docs/BENCHMARKS.md's load-balancer table (`bench.scale_out`)."""
+    yield f"| {result['concurrency']} clients, cache hits | req/s | p50 ms | p99 ms | added p50 ms | errors |"
+    yield "|---|---|---|---|---|---|"
+    for r in result["rows"]:
+        yield (
+            f"| {r['target']} | {r['rps']:.1f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['added_p50_ms']:.2f} "
+            f"| {r['errors']} |"
+        )
+
+
 TABLES: dict[str, tuple[Path, Path, Callable[[Any], Iterator[str]]]] = {
     "router results": (DOCS / "ROUTER_MODEL.md", DOCS / "results" / "eval.json", router_results),
     "window study": (DOCS / "ROUTER_MODEL.md", DOCS / "results" / "window_study.json", window_study),
@@ -157,6 +168,7 @@ TABLES: dict[str, tuple[Path, Path, Callable[[Any], Iterator[str]]]] = {
     "gateway overhead": (DOCS / "BENCHMARKS.md", RESULTS / "gateway_overhead.json", gateway_overhead),
     "streaming TTFB": (DOCS / "BENCHMARKS.md", RESULTS / "gateway_overhead.json", streaming_ttfb),
     "decisions log": (DOCS / "BENCHMARKS.md", RESULTS / "decisions_log.json", decisions_log),
+    "scale out": (DOCS / "BENCHMARKS.md", RESULTS / "scale_out.json", scale_out),
 }
 
 

@@ -1,5 +1,6 @@
 """Added latency and throughput: client → upstream directly, through our gateway (cache miss / hit) with each
-transport (`gateway_*`: the default, LiteLLM; `gateway_direct_*`: transport: direct; `direct` is the client calling
+transport (`gateway_*`: the default, auto, which calls this OpenAI-compatible stub directly; `gateway_litellm_*`:
+transport: litellm; `direct` is the client calling
 the upstream itself), and through LiteLLM's own proxy,
 interleaved in one run, at 1, 8 and 64 concurrent clients; streaming time to first byte; gateway memory idle and
 under load.
@@ -295,7 +296,7 @@ def main() -> None:
         sys.exit("needs wrk and .venv-bench/bin/litellm: run `make bench`")
 
     env = bench_env()
-    ports = {name: free_port() for name in ("upstream", "gateway", "gateway_direct", "litellm")}
+    ports = {name: free_port() for name in ("upstream", "gateway", "gateway_litellm", "litellm")}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
 
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as running:
@@ -322,8 +323,8 @@ def main() -> None:
         running.enter_context(process(stub, f"{urls['upstream']}/", env, work / "stub.log"))
         gateway = {}
         for name, transport, db in (
-            ("gateway", "litellm", BENCH_REDIS_DB),
-            ("gateway_direct", "direct", BENCH_REDIS_DB + 1),
+            ("gateway", "auto", BENCH_REDIS_DB),
+            ("gateway_litellm", "litellm", BENCH_REDIS_DB + 1),
         ):
             write_gateway_config(work / name, urls["upstream"], transport)
             redis_url = running.enter_context(bench_redis(db))
@@ -335,33 +336,33 @@ def main() -> None:
         proxy = [str(LITELLM_BIN), "--config", str(work / "litellm.yaml"), "--port", str(ports["litellm"])]
         proxy += ["--host", "127.0.0.1", "--num_workers", "1"]
         running.enter_context(process(proxy, f"{urls['litellm']}/health/liveliness", env, work / "litellm.log"))
-        memory = {"idle_mb": rss_mb(gateway["gateway"]), "direct_idle_mb": rss_mb(gateway["gateway_direct"])}
+        memory = {"idle_mb": rss_mb(gateway["gateway"]), "litellm_idle_mb": rss_mb(gateway["gateway_litellm"])}
         routed = {"X-Budget-Tier": "balanced"}
         targets = {
             "direct": (urls["upstream"], "stub", False, {}),
             "gateway_miss": (urls["gateway"], "auto", True, routed),
             "gateway_hit": (urls["gateway"], "auto", False, routed),
-            "gateway_direct_miss": (urls["gateway_direct"], "auto", True, routed),
-            "gateway_direct_hit": (urls["gateway_direct"], "auto", False, routed),
+            "gateway_litellm_miss": (urls["gateway_litellm"], "auto", True, routed),
+            "gateway_litellm_hit": (urls["gateway_litellm"], "auto", False, routed),
             "litellm_proxy": (urls["litellm"], "fixed", False, {"Authorization": "Bearer none"}),
         }
         first = {
             name: first_request_ms(url, model, headers)
             for name, (url, model, _, headers) in targets.items()
-            if name in ("gateway_miss", "gateway_direct_miss", "litellm_proxy")
+            if name in ("gateway_miss", "gateway_litellm_miss", "litellm_proxy")
         }
         print(f"  first request after start (ms): {first}", flush=True)
         for url, model, unique, headers in targets.values():  # warm every process before measuring
             wrk(url, model, unique, headers, 8, args.warmup, work)
-        peak, direct_peak = memory["idle_mb"], memory["direct_idle_mb"]
+        peak, litellm_peak = memory["idle_mb"], memory["litellm_idle_mb"]
         rows = []
         for c in args.concurrency:
             for name, (url, model, unique, headers) in targets.items():
-                is_gateway = url in (urls["gateway"], urls["gateway_direct"])
+                is_gateway = url in (urls["gateway"], urls["gateway_litellm"])
                 before = feature_cache_counts(url) if is_gateway else {}
                 result = wrk(url, model, unique, headers, c, args.duration, work)
                 peak = max(peak, rss_mb(gateway["gateway"]))
-                direct_peak = max(direct_peak, rss_mb(gateway["gateway_direct"]))
+                litellm_peak = max(litellm_peak, rss_mb(gateway["gateway_litellm"]))
                 if is_gateway:
                     after = feature_cache_counts(url)
                     hits, misses = (after[k] - before[k] for k in ("hit", "miss"))
@@ -371,9 +372,9 @@ def main() -> None:
                 ratio = f"  cache hits {result['cache_hit_ratio']:.1%}" if "cache_hit_ratio" in result else ""
                 print(f"  c={c:<3} {name:<19} {summary}  errors {result['errors']}{ratio}", flush=True)
         memory["after_load_mb"] = rss_mb(gateway["gateway"])
-        memory["direct_after_load_mb"] = rss_mb(gateway["gateway_direct"])
+        memory["litellm_after_load_mb"] = rss_mb(gateway["gateway_litellm"])
         memory["peak_sampled_mb"] = peak
-        memory["direct_peak_sampled_mb"] = direct_peak
+        memory["litellm_peak_sampled_mb"] = litellm_peak
         streaming = []
         for c in args.concurrency:
             for name, (url, model, unique, headers) in targets.items():
@@ -424,7 +425,7 @@ def report(rows: list[dict[str, Any]], streaming: list[dict[str, Any]], memory: 
             f"{s['concurrency']:>3} {s['target']:<19} {s['p50']:>8.2f} {s['p90']:>8.2f} {s['p99']:>8.2f} {s['n']:>5}"
             + errors
         )
-    for label, prefix in (("Gateway", ""), ("Gateway, transport: direct", "direct_")):
+    for label, prefix in (("Gateway (transport: auto)", ""), ("Gateway, transport: litellm", "litellm_")):
         print(
             f"{label} RSS: idle {memory[prefix + 'idle_mb']:.0f} MB, peak sampled under load"
             f" {memory[prefix + 'peak_sampled_mb']:.0f} MB, after load {memory[prefix + 'after_load_mb']:.0f} MB"

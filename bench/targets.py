@@ -24,7 +24,7 @@ from typing import Any
 from bench.common import RESULTS
 from gateway.settings import PROJECT_ROOT
 
-TRANSPORTS = {"LiteLLM": "gateway", "direct": "gateway_direct"}
+TRANSPORTS = {"auto": "gateway", "LiteLLM": "gateway_litellm"}  # auto, the default, calls the stub directly
 PROXY = "litellm_proxy"
 LOADED = 64
 REFERENCE = "gpt-4-1106-preview"

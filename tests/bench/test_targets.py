@@ -28,16 +28,16 @@ def test_one_client_limits_are_inclusive_and_read_their_own_row():
     rows = [
         wrk_row("gateway_miss", 1, 15.0, 50.0),
         wrk_row("gateway_hit", 1, 2.01, 3.0),
-        wrk_row("gateway_direct_miss", 1, 15.01, 50.01),
-        wrk_row("gateway_direct_hit", 1, 2.0, 9.0),
+        wrk_row("gateway_litellm_miss", 1, 15.01, 50.01),
+        wrk_row("gateway_litellm_hit", 1, 2.0, 9.0),
     ]
     verdicts = overhead_verdicts(rows, [])
-    assert held(verdicts, "LiteLLM") == {
+    assert held(verdicts, "auto") == {
         "c=1 cache miss: added p50 ≤ 15 ms": True,
         "c=1 cache miss: added p99 ≤ 50 ms": True,
         "c=1 cache hit: added p50 ≤ 2 ms": False,
     }
-    assert held(verdicts, "direct") == {
+    assert held(verdicts, "LiteLLM") == {
         "c=1 cache miss: added p50 ≤ 15 ms": False,
         "c=1 cache miss: added p99 ≤ 50 ms": False,
         "c=1 cache hit: added p50 ≤ 2 ms": True,
@@ -48,20 +48,20 @@ def test_loaded_comparison_needs_p50_and_p99_and_throughput_against_the_proxy():
     rows = [
         wrk_row("litellm_proxy", 64, 400.0, 2000.0, rps=110.0),
         wrk_row("gateway_miss", 64, 390.0, 2100.0, rps=120.0),  # p99 worse
-        wrk_row("gateway_direct_miss", 64, 350.0, 500.0, rps=109.0),  # slower
+        wrk_row("gateway_litellm_miss", 64, 350.0, 500.0, rps=109.0),  # slower
     ]
     streaming = [
         ttfb_row("litellm_proxy", 600.0, 2000.0),
         ttfb_row("gateway_miss", 900.0, 1000.0),  # p50 worse
-        ttfb_row("gateway_direct_miss", 500.0, 600.0),
+        ttfb_row("gateway_litellm_miss", 500.0, 600.0),
     ]
     verdicts = overhead_verdicts(rows, streaming)
-    assert held(verdicts, "LiteLLM") == {
+    assert held(verdicts, "auto") == {
         "c=64 cache miss: added p50, p99 ≤ the proxy's": False,
         "c=64 cache miss: req/s ≥ the proxy's": True,
         "c=64 cache miss, streamed: first byte p50, p99 ≤ the proxy's": False,
     }
-    assert held(verdicts, "direct") == {
+    assert held(verdicts, "LiteLLM") == {
         "c=64 cache miss: added p50, p99 ≤ the proxy's": True,
         "c=64 cache miss: req/s ≥ the proxy's": False,
         "c=64 cache miss, streamed: first byte p50, p99 ≤ the proxy's": True,
