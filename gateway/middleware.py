@@ -40,6 +40,8 @@ class RequestContextMiddleware:
                 status = message["status"]
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                if _draining(scope):  # no keep-alive connection is left for the load balancer to reuse as it stops
+                    message["headers"].append((b"connection", b"close"))
             await send(message)
 
         with structlog.contextvars.bound_contextvars(request_id=request_id):
@@ -54,6 +56,11 @@ class RequestContextMiddleware:
                     status=status,
                     ms=round((time.perf_counter() - started) * 1000, 2),
                 )
+
+
+def _draining(scope: Scope) -> bool:
+    app = scope.get("app")
+    return bool(getattr(getattr(app, "state", None), "draining", False))
 
 
 def _client_request_id(scope: Scope) -> str | None:
