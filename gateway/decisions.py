@@ -199,16 +199,21 @@ class _Follower(Generic[T]):
         self._items: deque[T] = deque(maxlen=log.max_entries)
         self._source: Source | None = None
         self._last_id: str | None = None
+        self._reading = asyncio.Lock()  # two pages looking at once must not both append what is new
 
     async def items(self) -> tuple[Source, list[T]]:
+        async with self._reading:
+            return await self._caught_up()
+
+    async def _caught_up(self) -> tuple[Source, list[T]]:
         source = self.log.source
         if source != self._source:  # the other store holds other entries: start again from it
             self._items.clear()
             self._source, self._last_id = source, None
         rows = await self._read_redis() if source == "redis" else self._read_local()
-        if rows is None:  # Redis failed just now: next look starts again from memory
+        if rows is None:  # Redis failed just now: look again, in memory
             self._source = None
-            return await self.items()
+            return await self._caught_up()
         for n, (entry_id, blob) in enumerate(rows):
             self._items.append(self.parse(entry_id, blob))
             self._last_id = entry_id

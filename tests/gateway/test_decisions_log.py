@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import httpx
@@ -82,6 +83,17 @@ async def test_feedback_keeps_each_requests_latest_score(redis_db):
     await log.flush()
     assert await log.feedback() == {"req_1": 0.9, "req_2": 1.0}
     assert redis_db.xlen(FEEDBACK_STREAM) == 3
+
+
+async def test_pages_looking_at_once_see_each_decision_once(redis_db):
+    log = DecisionLog(RedisLink(REDIS_URL), max_entries=5000)
+    for n in range(3000):
+        log.record(record(n))
+    await log.flush()
+    looks = await asyncio.gather(*(log.summaries() for _ in range(4)))
+    assert all(len(summaries) == 3000 for _, summaries in looks)
+    _, again = await log.summaries()
+    assert len({s.id for s in again}) == len(again) == 3000
 
 
 def decision(t: float, backend: str | None, tier: str, cost: float | None, estimated: float, q: float = 0.5):
