@@ -1,7 +1,7 @@
 """Cool-downs that every replica sharing a Redis sees.
 
 Each retriable failure is counted in Redis (`llmrank:cooldown:failures:<backend>`, expiring after the cool-down
-period) and announced on the channel `llmrank:cooldowns`; the replica whose failure reaches the threshold sets
+period) and announced on the channel `llmrank:cooldowns:<db>`; the replica whose failure reaches the threshold sets
 `llmrank:cooldown:until:<backend>` (expiring when the cool-down ends) and announces that. Every replica follows the
 channel and keeps what it heard in memory, so routing a request reads nothing from Redis. With Redis down each
 replica counts its own failures, as a lone gateway does; when Redis is back the listener re-reads whatever keys are
@@ -45,6 +45,10 @@ class SharedCooldowns(Cooldowns):
         self._shared_until: dict[str, float] = {}
         self._shared_failures: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # pub/sub channels are server-wide, not per database: gateways on other databases of the same Redis are
+        # other deployments, and must not hear these cool-downs
+        db = redis.client.connection_pool.connection_kwargs.get("db", 0) if redis.client is not None else 0
+        self.channel = f"{CHANNEL}:{db}"
 
     def cooling(self, name: str) -> bool:
         return super().cooling(name) or self._shared_until.get(name, 0.0) > self._wall()
@@ -97,13 +101,15 @@ class SharedCooldowns(Cooldowns):
             starting.delete(FAILURES + name)
             await self.redis.call(starting.execute())
             log.warning("backend_cooling_down_everywhere", backend=name, failures=count, seconds=self.period_s)
-        await self.redis.call(client.publish(CHANNEL, json.dumps({"backend": name, "failures": count, "until": until})))
+        await self.redis.call(
+            client.publish(self.channel, json.dumps({"backend": name, "failures": count, "until": until}))
+        )
 
     async def _clear(self, name: str) -> None:
         client = self.redis.client
         assert client is not None
         await self.redis.call(client.delete(FAILURES + name, UNTIL + name))
-        await self.redis.call(client.publish(CHANNEL, json.dumps({"backend": name, "cleared": True})))
+        await self.redis.call(client.publish(self.channel, json.dumps({"backend": name, "cleared": True})))
 
     def _apply(self, message: dict[str, Any]) -> None:
         name = message["backend"]
@@ -121,18 +127,24 @@ class SharedCooldowns(Cooldowns):
         shared state (what was announced while away is in the keys)."""
         if self.redis.url is None:
             return
+        following = True  # until the first failure says otherwise: it is logged once per outage
         while True:
             client = aioredis.Redis.from_url(self.redis.url, socket_connect_timeout=self.redis.timeout_s)
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(CHANNEL)
+                await pubsub.subscribe(self.channel)
                 await self._reread(client)
+                if not following:
+                    log.info("cooldown_channel_followed_again")
+                following = True
                 while True:
                     message = await pubsub.get_message(timeout=1.0)
                     if message is not None:
                         self._apply(json.loads(message["data"]))
             except (RedisError, OSError, TimeoutError, ValueError, KeyError) as exc:
-                log.info("cooldown_channel_lost", error=type(exc).__name__, retry_s=retry_s)
+                if following:
+                    log.warning("cooldown_channel_lost", error=type(exc).__name__, retry_s=retry_s)
+                following = False
             finally:
                 await pubsub.aclose()
                 await client.aclose()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import httpx
+import redis
 
 from tests.conftest import standard_backends
 from tests.support.servers import free_port
@@ -90,3 +91,20 @@ def test_with_redis_unreachable_a_gateway_still_cools_down_on_its_own(gateway_fa
     for _ in range(2):
         assert httpx.post(f"{a}/v1/chat/completions", json=PROMPT, headers=PERF).status_code == 200
     assert cooling_s(a, "strong") > 0
+
+
+def test_gateways_on_another_database_of_the_same_redis_do_not_hear_these_cool_downs(gateway_factory, upstream):
+    """Pub/sub channels are server-wide: the channel carries the database number, which keeps deployments apart."""
+    base, control = upstream
+    control.behaviour["strong"] = "error500"
+    other_db = redis.Redis.from_url("redis://127.0.0.1:6379/10")
+    try:
+        a = gateway_factory(failing_first(base), cooldown_failures=1, cooldown_s=30)
+        elsewhere = gateway_factory(failing_first(base), cooldown_s=30, redis_url="redis://127.0.0.1:6379/10")
+        same = gateway_factory(failing_first(base), cooldown_s=30)
+        httpx.post(f"{a}/v1/chat/completions", json=PROMPT, headers=PERF)
+        wait_cooling(same, "strong")
+        assert cooling_s(elsewhere, "strong") == 0
+    finally:
+        other_db.flushdb()
+        other_db.close()
