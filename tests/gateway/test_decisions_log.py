@@ -153,6 +153,21 @@ def test_with_redis_down_the_gateway_logs_decisions_in_memory_and_says_so(gatewa
     assert listed["source"] == "memory" and [i["tier"] for i in listed["items"]] == ["cost", "perf"]
 
 
+def test_a_stream_the_client_left_mid_way_is_logged_with_its_cost(gateway_factory, upstream):
+    base, control = upstream
+    control.chunk_delay_s = 0.2  # five chunks: a second of stream, of which the client reads one
+    url = gateway_factory(standard_backends(base))
+    body = {"model": "auto", "stream": True, "messages": [{"role": "user", "content": "Tell a long story."}]}
+    with httpx.stream("POST", f"{url}/v1/chat/completions", json=body) as response:
+        request_id = response.headers["x-request-id"]
+        next(response.iter_lines())
+    deadline = time.monotonic() + 10
+    while not (items := [i for i in wait_for_items(url, 1)["items"] if i["request_id"] == request_id]):
+        assert time.monotonic() < deadline, "the abandoned stream was never logged"
+        time.sleep(0.05)
+    assert items[0]["stream"] is True and items[0]["cost"] > 0 and items[0]["outcome"] == "ok"
+
+
 def test_with_the_log_off_its_endpoints_say_so_in_openais_shape(gateway_factory, upstream):
     base, _ = upstream
     url = gateway_factory(standard_backends(base), decisions_log=False)
