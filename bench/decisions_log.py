@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 from contextlib import ExitStack
 from pathlib import Path
@@ -26,44 +25,30 @@ import httpx
 import redis
 
 from bench.common import write_results
-from bench.gateway_overhead import (
-    BENCH_REDIS_DB,
-    bench_env,
-    bench_redis,
-    free_port,
-    process,
-    rss_mb,
-    write_gateway_config,
-    wrk,
-)
+from bench.gateway_overhead import BENCH_REDIS_DB, bench_env, bench_redis, rss_mb, stub_backends, stub_upstream, wrk
 from gateway.decisions import STREAM
+from tests.support.cluster import Replica
 
 ROUTED = {"X-Budget-Tier": "balanced"}
 MAX_ADDED_MS = 0.3  # issue 30: the log may add at most this to a c=1 cache hit
 
 
-def start_gateway(
-    running: ExitStack, work: Path, name: str, upstream: str, transport: str, env: dict[str, str], **extra: str
-) -> tuple[str, int]:
-    port = free_port()
-    write_gateway_config(work / name, upstream, transport)
-    serve = [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port), "--config", str(work / name)]
-    gateway_env = {**env, "LLMRANK_LOG_FORMAT": "json", "LLMRANK_LOG_LEVEL": "WARNING", **extra}
-    url = f"http://127.0.0.1:{port}"
-    pid = running.enter_context(process(serve, f"{url}/readyz", gateway_env, work / f"{name}.log")).pid
-    return url, pid
+def start_gateway(running: ExitStack, work: Path, name: str, upstream: str, transport: str, **settings: str) -> Replica:
+    """A gateway on the stub, stopped when `running` closes."""
+    replica = Replica(name, work, stub_backends(upstream, transport), settings)
+    replica.start()
+    running.callback(replica.stop)
+    replica.wait_ready()
+    return replica
 
 
 def added_latency(args: argparse.Namespace, env: dict[str, str], work: Path, running: ExitStack) -> dict[str, Any]:
-    upstream_port = free_port()
-    upstream = f"http://127.0.0.1:{upstream_port}"
-    stub = [sys.executable, "-m", "bench.upstream_stub", "--port", str(upstream_port)]
-    running.enter_context(process(stub, f"{upstream}/", env, work / "stub.log"))
+    upstream = stub_upstream(running, work, env)
     on_redis = running.enter_context(bench_redis(BENCH_REDIS_DB))
     off_redis = running.enter_context(bench_redis(BENCH_REDIS_DB + 1))
-    on, _ = start_gateway(running, work, "log_on", upstream, args.transport, env, LLMRANK_REDIS_URL=on_redis)
+    on = start_gateway(running, work, "log_on", upstream, args.transport, LLMRANK_REDIS_URL=on_redis).url
     off_env = {"LLMRANK_REDIS_URL": off_redis, "LLMRANK_DECISIONS_LOG": "false"}
-    off, _ = start_gateway(running, work, "log_off", upstream, args.transport, env, **off_env)
+    off = start_gateway(running, work, "log_off", upstream, args.transport, **off_env).url
     targets = {"direct": (upstream, "stub", {}), "log_on": (on, "auto", ROUTED), "log_off": (off, "auto", ROUTED)}
     for url, model, headers in targets.values():
         wrk(url, model, False, headers, 8, 2, work)  # warm up, and the prompt's vector into the cache
@@ -92,15 +77,13 @@ def added_latency(args: argparse.Namespace, env: dict[str, str], work: Path, run
 def bounded(
     args: argparse.Namespace, env: dict[str, str], work: Path, running: ExitStack, with_redis: bool
 ) -> dict[str, Any]:
-    upstream_port = free_port()
-    upstream = f"http://127.0.0.1:{upstream_port}"
-    stub = [sys.executable, "-m", "bench.upstream_stub", "--port", str(upstream_port)]
-    running.enter_context(process(stub, f"{upstream}/", env, work / f"stub_{with_redis}.log"))
+    upstream = stub_upstream(running, work, env)
     redis_url = running.enter_context(bench_redis(BENCH_REDIS_DB + 2)) if with_redis else ""
     name = "bounded_redis" if with_redis else "bounded_memory"
-    url, pid = start_gateway(
-        running, work, name, upstream, args.transport, env, LLMRANK_REDIS_URL=redis_url, LLMRANK_DECISIONS_MAX="10000"
+    gateway = start_gateway(
+        running, work, name, upstream, args.transport, LLMRANK_REDIS_URL=redis_url, LLMRANK_DECISIONS_MAX="10000"
     )
+    url, pid = gateway.url, gateway.proc.pid  # type: ignore[union-attr]
     samples = []
     total = 0
     while total < args.decisions:

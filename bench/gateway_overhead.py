@@ -38,7 +38,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.common import percentiles, write_results
 from bench.targets import overhead_verdicts, print_verdicts
-from gateway.settings import DEFAULT_CONFIG_DIR, PROJECT_ROOT
+from gateway.settings import PROJECT_ROOT
+from tests.support.config import write_config
 
 LITELLM_BIN = PROJECT_ROOT / ".venv-bench" / "bin" / "litellm"
 BENCH_REDIS_DB = 13
@@ -77,7 +78,12 @@ end
 
 def bench_env() -> dict[str, str]:
     """The environment for every process a bench starts: offline, no network price map."""
-    offline = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    offline = {
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
     return {**os.environ, **offline}
 
 
@@ -263,9 +269,24 @@ async def ttfb(
     return {**stats, "errors": len(errors), "error_kinds": sorted(set(errors))}
 
 
-def write_gateway_config(directory: Path, upstream: str, transport: str) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    backends = [
+def stub_upstream(running: ExitStack, work: Path, env: dict[str, str]) -> str:
+    """bench/upstream_stub.py on a free port for as long as `running` lasts; its URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    running.enter_context(
+        process(
+            [sys.executable, "-m", "bench.upstream_stub", "--port", str(port)],
+            f"{url}/",
+            env,
+            work / f"stub_{port}.log",
+        )
+    )
+    return url
+
+
+def stub_backends(upstream: str, transport: str = "auto") -> list[dict[str, Any]]:
+    """A dear, a mid and a cheap backend, all on the bench's stub upstream."""
+    return [
         {
             "name": name,
             "litellm_model": f"openai/{name}",
@@ -281,8 +302,6 @@ def write_gateway_config(directory: Path, upstream: str, transport: str) -> None
             ("cheap", "mistralai/mistral-7b-chat", 2e-7),
         )
     ]
-    (directory / "models.yaml").write_text(yaml.safe_dump({"backends": backends}, sort_keys=False))
-    shutil.copy(DEFAULT_CONFIG_DIR / "tiers.yaml", directory / "tiers.yaml")
 
 
 def main() -> None:
@@ -326,7 +345,7 @@ def main() -> None:
             ("gateway", "auto", BENCH_REDIS_DB),
             ("gateway_litellm", "litellm", BENCH_REDIS_DB + 1),
         ):
-            write_gateway_config(work / name, urls["upstream"], transport)
+            write_config(work / name, stub_backends(urls["upstream"], transport))
             redis_url = running.enter_context(bench_redis(db))
             serve = [py, "-m", "gateway.cli", "serve", "--port", str(ports[name]), "--config", str(work / name)]
             gateway_env = {**env, "LLMRANK_REDIS_URL": redis_url, "LLMRANK_LOG_FORMAT": "json"}

@@ -26,9 +26,10 @@ from bench.gateway_overhead import (
     bench_redis,
     free_port,
     process,
-    write_gateway_config,
+    stub_backends,
     wrk,
 )
+from tests.support.config import write_config
 
 CANNED = {
     "id": "chatcmpl-canned",
@@ -69,7 +70,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as running:
         work = Path(tmp)
         for transport in ("litellm", "direct"):
-            write_gateway_config(work / transport, upstream_url, transport)
+            write_config(work / transport, stub_backends(upstream_url, transport))
         stub = [py, "-m", "bench.upstream_stub", "--port", str(upstream_port)]
         running.enter_context(process(stub, f"{upstream_url}/", env, work / "stub.log"))
         urls = {"direct": upstream_url}

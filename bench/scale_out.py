@@ -11,36 +11,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from bench.common import write_results
-from bench.gateway_overhead import bench_env, process, wrk
+from bench.gateway_overhead import bench_env, stub_backends, stub_upstream, wrk
 from tests.support.cluster import Balancer, RedisServer, Replica
-from tests.support.servers import free_port
 
 ROUTED = {"X-Budget-Tier": "balanced"}
-
-
-def stub_backends(upstream: str) -> list[dict[str, Any]]:
-    return [
-        {
-            "name": name,
-            "litellm_model": f"openai/{name}",
-            "profile": profile,
-            "api_base": f"{upstream}/v1",
-            "input_cost_per_token": price,
-            "output_cost_per_token": 2 * price,
-        }
-        for name, profile, price in (
-            ("strong", "gpt-4-1106-preview", 1e-5),
-            ("mid", "gpt-3.5-turbo-1106", 1e-6),
-            ("cheap", "mistralai/mistral-7b-chat", 2e-7),
-        )
-    ]
 
 
 def main() -> None:
@@ -52,10 +32,7 @@ def main() -> None:
     env = bench_env()
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as running:
         work = Path(tmp)
-        port = free_port()
-        upstream = f"http://127.0.0.1:{port}"
-        stub = [sys.executable, "-m", "bench.upstream_stub", "--port", str(port)]
-        running.enter_context(process(stub, f"{upstream}/", env, work / "stub.log"))
+        upstream = stub_upstream(running, work, env)
         store = RedisServer(work)
         store.start()
         running.callback(store.kill)

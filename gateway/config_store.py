@@ -121,11 +121,11 @@ class ConfigStore:
         """One line for the whole pool (how many backends have a profile of their own), then each backend scored
         by another model's profile once, so nobody mistakes it for calibrated."""
         enabled = self.current.registry.enabled
-        borrowed = [b.name for b in enabled if b.profile != b.name]
+        borrowed = [b.name for b in enabled if b.borrows_profile]
         log.info("backend_profiles", backends=len(enabled), own_profile=len(enabled) - len(borrowed), borrowed=borrowed)
         for backend in enabled:
             key = (backend.name, backend.profile)
-            if backend.profile != backend.name and key not in self._borrowed_announced:
+            if backend.borrows_profile and key not in self._borrowed_announced:
                 self._borrowed_announced.add(key)
                 log.info(
                     "profile_borrowed",

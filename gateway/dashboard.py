@@ -76,10 +76,11 @@ async def decisions(request: Request) -> Response:
 async def decision(request: Request) -> Response:
     """One decision with the features that pushed it most, computed now (a worker thread, off the request path)."""
     svc = services(request)
-    found = await decision_log(svc).get(request.path_params["entry_id"])
+    log = decision_log(svc)
+    found = await log.get(request.path_params["entry_id"])
     if found is None:
         raise NotFound(f"no decision {request.path_params['entry_id']!r} in the log", code="decision_not_found")
-    found["feedback_score"] = (await decision_log(svc).feedback()).get(found["request_id"])
+    found["feedback_score"] = (await log.feedback()).get(found["request_id"])
     vector = await _cached_vector(svc, found)
     explained_for = found["backend"] or found["chosen"]
     profile = next((c["profile"] for c in found["candidates"] if c["backend"] == explained_for), None)
@@ -108,10 +109,8 @@ async def summary(request: Request) -> Response:
         raise InvalidRequest(f"unknown window {window!r}; valid: {', '.join(WINDOWS_S)}", param="window")
     now = time.time()
     source, summaries = await log.summaries()
-    in_window = [s for s in summaries if s.time >= now - WINDOWS_S[window]]
-    stats = spend_and_traffic(in_window, WINDOWS_S[window], now)
-    oldest = in_window[0].time if in_window else None
-    return JSONResponse({"source": source, "window": window, "oldest": oldest, **stats})
+    stats = spend_and_traffic(summaries, WINDOWS_S[window], now)
+    return JSONResponse({"source": source, "window": window, **stats})
 
 
 async def quality(request: Request) -> Response:
@@ -166,7 +165,7 @@ def _backend_view(svc: Services, backend: Backend) -> dict[str, Any]:
 
 
 def _profile_kind(svc: Services, backend: Backend) -> str:
-    if backend.profile != backend.name:
+    if backend.borrows_profile:
         return "borrowed"
     return "trained" if backend.profile in svc.engine.router.checkpoint.models else "calibrated"
 

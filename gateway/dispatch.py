@@ -25,7 +25,6 @@ log = structlog.get_logger(__name__)
 class Answer:
     backend: Backend
     payload: dict[str, Any]
-    cost: float
 
 
 @dataclass
@@ -85,7 +84,7 @@ class Dispatcher:
             self._answered(backend, "ok", started, trace)
             cost = await self._priced(backend, prompt, usage_of(payload), "".join(generated_text(payload)), trace)
             log.info("upstream_answered", backend=backend.name, cost=cost, tried=len(errors) + 1)
-            return Answer(backend, payload, cost)
+            return Answer(backend, payload)  # its cost is in `trace`
         raise _all_failed(errors)
 
     async def open_stream(

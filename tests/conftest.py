@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 import pytest
 import redis
-import yaml
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -19,11 +18,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from gateway.app import create_app  # noqa: E402
 from gateway.logs import send_structlog_to_stdlib  # noqa: E402
-from gateway.settings import DEFAULT_CHECKPOINT, DEFAULT_CONFIG_DIR, Settings  # noqa: E402
+from gateway.settings import DEFAULT_CHECKPOINT, Settings  # noqa: E402
 from router_model.judge import JudgeConnection  # noqa: E402
 from router_model.router import Router  # noqa: E402
 from router_model.train import TrainConfig, train  # noqa: E402
 from tests.router_model.fixtures import write_tiny_routerbench  # noqa: E402
+from tests.support.config import write_config  # noqa: E402
 from tests.support.servers import serve  # noqa: E402
 from tests.support.upstream import UpstreamControl, build_upstream  # noqa: E402
 
@@ -103,13 +103,6 @@ def backend_entry(name: str, profile: str, api_base: str, price: float, **extra:
         "output_cost_per_token": price * 2,
         **extra,
     }
-
-
-def write_config(config_dir: Path, backends: list[dict[str, Any]], tiers: dict[str, Any] | None = None) -> None:
-    config_dir.mkdir(parents=True, exist_ok=True)
-    (config_dir / "models.yaml").write_text(yaml.safe_dump({"backends": backends}, sort_keys=False))
-    shipped = yaml.safe_load((DEFAULT_CONFIG_DIR / "tiers.yaml").read_text())
-    (config_dir / "tiers.yaml").write_text(yaml.safe_dump(tiers or shipped, sort_keys=False))
 
 
 # The two ways the gateway calls a backend (models.yaml `transport`); tests of the call itself run under both.

@@ -7,7 +7,6 @@ it stops, and everything it writes lies in one temporary folder.
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -18,38 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-import yaml
-
-from gateway.settings import DEFAULT_CONFIG_DIR, PROJECT_ROOT
+from bench.gateway_overhead import bench_env, wait_ready
+from gateway.settings import PROJECT_ROOT
+from tests.support.config import write_config
 from tests.support.servers import free_port
 
 NGINX_TEMPLATE = PROJECT_ROOT / "deploy" / "nginx" / "llmrank.conf"
-
-
-def offline_env(**extra: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-        **extra,
-    }
-
-
-def wait_http(url: str, proc: subprocess.Popen[bytes] | None = None, timeout_s: float = 120, ok: int = 200) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
-        try:
-            if httpx.get(url, timeout=1).status_code == ok:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer {ok} within {timeout_s} s")
 
 
 def stop(proc: subprocess.Popen[bytes], timeout_s: float = 30) -> int:
@@ -64,12 +37,27 @@ def stop(proc: subprocess.Popen[bytes], timeout_s: float = 30) -> int:
 
 
 @dataclass
-class RedisServer:
-    """redis-server on a free port, keeping nothing on disk, so that a test can kill it and start it again."""
+class LocalProcess:
+    """A process of the deployment, on a free loopback port."""
+
+    port: int = field(default_factory=free_port, kw_only=True)
+    proc: subprocess.Popen[bytes] | None = field(default=None, kw_only=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> int:
+        """SIGTERM, as an orchestrator stops it; its exit status."""
+        assert self.proc is not None
+        return stop(self.proc)
+
+
+@dataclass
+class RedisServer(LocalProcess):
+    """redis-server keeping nothing on disk, so that a test can kill it and start it again."""
 
     folder: Path
-    port: int = field(default_factory=free_port)
-    proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -94,48 +82,31 @@ class RedisServer:
 
 
 @dataclass
-class Replica:
+class Replica(LocalProcess):
     name: str
     folder: Path
     backends: list[dict[str, Any]]
     settings: Mapping[str, str]
-    port: int = field(default_factory=free_port)
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
         config = self.folder / f"{self.name}-config"
-        config.mkdir(parents=True, exist_ok=True)
-        (config / "models.yaml").write_text(yaml.safe_dump({"backends": self.backends}, sort_keys=False))
-        shutil.copy(DEFAULT_CONFIG_DIR / "tiers.yaml", config / "tiers.yaml")
+        write_config(config, self.backends)
         args = [sys.executable, "-m", "gateway.cli", "serve", "--port", str(self.port), "--config", str(config)]
-        env = offline_env(LLMRANK_LOG_FORMAT="json", LLMRANK_LOG_LEVEL="WARNING", **self.settings)
+        env = {**bench_env(), "LLMRANK_LOG_FORMAT": "json", "LLMRANK_LOG_LEVEL": "WARNING", **self.settings}
         self.log = (self.folder / f"{self.name}.log").open("ab")
         self.proc = subprocess.Popen(args, env=env, stdout=self.log, stderr=subprocess.STDOUT)
 
     def wait_ready(self) -> None:
-        wait_http(f"{self.url}/readyz", self.proc)
-
-    def stop(self) -> int:
         assert self.proc is not None
-        return stop(self.proc)
+        wait_ready(f"{self.url}/readyz", self.proc)
 
 
 @dataclass
-class Balancer:
+class Balancer(LocalProcess):
     """nginx with the deploy/nginx config, its upstreams set to the replicas' loopback ports."""
 
     folder: Path
     replicas: list[Replica]
-    port: int = field(default_factory=free_port)
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
         binary = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -156,8 +127,4 @@ class Balancer:
         )
         args = [binary, "-p", str(prefix), "-c", str(conf), "-g", "daemon off;"]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_http(f"{self.url}/healthz", self.proc, timeout_s=20)
-
-    def stop(self) -> int:
-        assert self.proc is not None
-        return stop(self.proc)
+        wait_ready(f"{self.url}/healthz", self.proc, timeout=20)
