@@ -159,10 +159,42 @@ def scale_out(result: Mapping[str, Any]) -> Iterator[str]:
         )
 
 
+def ceiling_study(study: Mapping[str, Any]) -> Iterator[str]:
+    """docs/ROUTER_MODEL.md's per-task ceiling table (`router_model.ceiling_study --json`), one row per split seed."""
+    reference = study["reference"]
+    yield (
+        f"| split seed | test prompts | best per-task assignment within {study['share']:.0%} of {reference}'s cost "
+        f"| its cost | {reference} | assignment |"
+    )
+    yield "|---|---|---|---|---|---|"
+    for seed, c in study["splits"].items():
+        picks = ", ".join(f"{task.split('/')[-1]} → {model.split('/')[-1]}" for task, model in c["assignment"].items())
+        yield (
+            f"| {seed} | {c['n']} | {c['quality']:.3f} | {c['cost_share']:.1%} | {c['reference_quality']:.3f} "
+            f"| {picks} |"
+        )
+
+
+def within_task_correlation(study: Mapping[str, Any]) -> Iterator[str]:
+    """docs/ROUTER_MODEL.md's within-task correlation table (`router_model.ceiling_study --checkpoint --json`)."""
+    table = study["within_task_correlation"]
+    tasks = list(next(iter(table.values())))
+    yield "| model | " + " | ".join(t.split("/")[-1] for t in tasks) + " |"
+    yield "|---" * (len(tasks) + 1) + "|"
+    for model, per_task in table.items():
+        yield f"| {model.split('/')[-1]} | " + " | ".join(f"{per_task[t]:+.3f}" for t in tasks) + " |"
+
+
 TABLES: dict[str, tuple[Path, Path, Callable[[Any], Iterator[str]]]] = {
     "router results": (DOCS / "ROUTER_MODEL.md", DOCS / "results" / "eval.json", router_results),
     "window study": (DOCS / "ROUTER_MODEL.md", DOCS / "results" / "window_study.json", window_study),
     "source study": (DOCS / "ROUTER_MODEL.md", DOCS / "results" / "source_study.json", source_study),
+    "ceiling study": (DOCS / "ROUTER_MODEL.md", DOCS / "results" / "ceiling_study.json", ceiling_study),
+    "within-task correlation": (
+        DOCS / "ROUTER_MODEL.md",
+        DOCS / "results" / "ceiling_study.json",
+        within_task_correlation,
+    ),
     "calibration gaps": (DOCS / "CALIBRATION.md", DOCS / "results" / "calibration.json", calibration_summary),
     "calibration per model": (DOCS / "CALIBRATION.md", DOCS / "results" / "calibration.json", calibration_per_model),
     "gateway overhead": (DOCS / "BENCHMARKS.md", RESULTS / "gateway_overhead.json", gateway_overhead),

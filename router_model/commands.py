@@ -13,7 +13,7 @@ from router_model.calibrate import fit_profile
 from router_model.checkpoint import Checkpoint, load_checkpoint
 from router_model.data import Catalogue, OutcomeTable, load_data, read_calibration_rows, stratified_split
 from router_model.encoder import DEFAULT_CACHE_DIR, Encoder, encoder_for
-from router_model.evaluate import evaluate_sources, format_report, plot_pareto
+from router_model.evaluate import Predictions, evaluate_sources, format_report, plot_pareto
 from router_model.judge import DEFAULT_CONNECTION, JudgeConnection, judgements_for
 from router_model.router import PromptVector, Router, made_by_network
 from router_model.train import TrainConfig, embed_prompts, predict, train
@@ -54,14 +54,25 @@ def report_on(
     progress: bool = False,
     judge_connection: JudgeConnection = DEFAULT_CONNECTION,
 ) -> dict[str, Any]:
-    """`evaluate_sources`'s report for `rows`, scored from their prompts with `encoder` (the one the checkpoint
-    serves with) and, for a checkpoint with a feature judge, that judge's features."""
-    embeddings = embed_prompts(rows.prompts, encoder, cache_dir, progress)
-    judge = checkpoint.featurizer.judge_model
-    judged = judgements_for(judge, rows.prompts, judge_connection, cache_dir, progress)
-    features = checkpoint.featurizer.transform(rows.prompts, embeddings, judged=judged)
-    predictions = predict(checkpoint, rows.prompts, features, embeddings)
+    """`evaluate_sources`'s report for `rows`, scored from their prompts (`predictions_for`)."""
+    predictions = predictions_for(checkpoint, rows.prompts, encoder, cache_dir, progress, judge_connection)
     return evaluate_sources(rows, predictions, tiers)
+
+
+def predictions_for(
+    checkpoint: Checkpoint,
+    prompts: list[str],
+    encoder: Encoder,
+    cache_dir: Path = DEFAULT_CACHE_DIR,
+    progress: bool = False,
+    judge_connection: JudgeConnection = DEFAULT_CONNECTION,
+) -> Predictions:
+    """What the checkpoint predicts for `prompts`, embedded with `encoder` (the one it serves with) and, for a
+    checkpoint with a feature judge, with that judge's features."""
+    embeddings = embed_prompts(prompts, encoder, cache_dir, progress)
+    judged = judgements_for(checkpoint.featurizer.judge_model, prompts, judge_connection, cache_dir, progress)
+    features = checkpoint.featurizer.transform(prompts, embeddings, judged=judged)
+    return predict(checkpoint, prompts, features, embeddings)
 
 
 def load_for(checkpoint: Checkpoint, paths: Sequence[Path], source: str | None = None) -> tuple[OutcomeTable, Any]:
