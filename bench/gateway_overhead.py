@@ -40,6 +40,7 @@ from bench.common import percentiles, write_results
 from bench.targets import overhead_verdicts, print_verdicts
 from gateway.settings import PROJECT_ROOT
 from tests.support.config import write_config
+from tests.support.servers import free_port
 
 LITELLM_BIN = PROJECT_ROOT / ".venv-bench" / "bin" / "litellm"
 BENCH_REDIS_DB = 13
@@ -85,14 +86,6 @@ def bench_env() -> dict[str, str]:
         "TOKENIZERS_PARALLELISM": "false",
     }
     return {**os.environ, **offline}
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:

@@ -24,12 +24,12 @@ from bench.gateway_overhead import (
     BENCH_REDIS_DB,
     bench_env,
     bench_redis,
-    free_port,
     process,
     stub_backends,
     wrk,
 )
 from tests.support.config import write_config
+from tests.support.servers import free_port
 
 CANNED = {
     "id": "chatcmpl-canned",

@@ -20,10 +20,11 @@ from pathlib import Path
 import httpx
 
 from bench.common import percentiles, write_results
-from bench.gateway_overhead import bench_env, free_port, process
+from bench.gateway_overhead import bench_env, process
 from gateway.direct import DirectUpstream
 from gateway.registry import Backend
 from gateway.upstream import Upstream
+from tests.support.servers import free_port
 
 BODY = {"messages": [{"role": "user", "content": "Which soil most likely held the most water?"}], "max_tokens": 16}
 

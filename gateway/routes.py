@@ -42,10 +42,10 @@ def resolve_tier(header: str | None, config: GatewayConfig) -> str:
 
 
 async def decide(
-    svc: Services, request: Request, chat: ChatRequest, prompt: PromptTokens, config: GatewayConfig
+    svc: Services, request: Request, chat: ChatRequest, text: str, prompt: PromptTokens, config: GatewayConfig
 ) -> Decision:
+    """Route `text`, the conversation as the router reads it (`routing_text`)."""
     tier = resolve_tier(request.headers.get("x-budget-tier"), config)
-    text = routing_text(chat.messages)
     needs = needs_of(chat, await prompt.count(fallback_text=text))
     expected = svc.settings.expected_output_tokens
     output_tokens = min(needs.output_tokens or expected, expected)
@@ -84,8 +84,11 @@ async def chat_completions(request: Request) -> Response:
     routed: RoutedRequest | None = None
     remembered: asyncio.Task[None] | None = None
     trace = CallTrace()
+    stored_prompt: str | None = None
     if chat.model in ROUTING_ALIASES:
-        decision = await decide(svc, request, chat, prompt, config)
+        text = routing_text(chat.messages)
+        stored_prompt = text if svc.settings.store_prompts else None
+        decision = await decide(svc, request, chat, text, prompt, config)
         ranked = svc.dispatcher.cooldowns.available([c.backend for c in decision.candidates])
         candidates: list[Backend] = ranked[: 1 + svc.settings.max_fallbacks]
         headers = routing_headers(decision)
@@ -107,7 +110,7 @@ async def chat_completions(request: Request) -> Response:
         response, answered_by = await answer(svc, chat, body, prompt, candidates, headers, trace)
     except GatewayError as failure:
         if decision is not None:
-            await log_decision(svc, request, chat, decision, trace, failure)
+            await log_decision(svc, request, chat, decision, trace, stored_prompt, failure)
         raise
     finally:
         if remembered is not None:
@@ -116,7 +119,7 @@ async def chat_completions(request: Request) -> Response:
         record_routed_answer(svc, decision, answered_by)
         if answered_by.name != routed.backend:  # a fallback answered: feedback is about it
             await svc.feedback.remember(replace(routed, backend=answered_by.name, profile=answered_by.profile))
-        response.background = BackgroundTask(log_decision, svc, request, chat, decision, trace)
+        response.background = BackgroundTask(log_decision, svc, request, chat, decision, trace, stored_prompt)
     return response
 
 
@@ -126,12 +129,13 @@ async def log_decision(
     chat: ChatRequest,
     decision: Decision,
     trace: CallTrace,
+    prompt: str | None,
     failure: GatewayError | None = None,
 ) -> None:
-    """Into the decisions log once the answer is out (a stream's once it has ended and is priced)."""
+    """Into the decisions log once the answer is out (a stream's once it has ended and is priced); `prompt` only
+    where prompts are stored."""
     if svc.decisions is None:
         return
-    prompt = routing_text(chat.messages) if svc.settings.store_prompts else None
     record = decision_record(decision, trace, request.state.request_id, svc.replica, chat.stream, failure, prompt)
     svc.decisions.record(record)
 
@@ -170,7 +174,8 @@ async def route_only(request: Request) -> Response:
     raw = await request.body()
     chat = parse_chat_request(raw)
     config = svc.config.current
-    decision = await decide(svc, request, chat, PromptTokens(chat.wire_messages(), len(raw)), config)
+    prompt = PromptTokens(chat.wire_messages(), len(raw))
+    decision = await decide(svc, request, chat, routing_text(chat.messages), prompt, config)
     explained = await anyio.to_thread.run_sync(svc.engine.explain, decision.vector, decision.chosen.profile)
     return JSONResponse(
         {
