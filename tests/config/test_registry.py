@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
 
 from gateway.registry import ConfigError, load_registry, load_tiers, resolve_api_keys
-from gateway.settings import DEFAULT_CHECKPOINT, DEFAULT_CONFIG_DIR, Settings
+from gateway.settings import DEFAULT_CHECKPOINT, DEFAULT_CONFIG_DIR, PROJECT_ROOT, Settings
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -28,6 +29,17 @@ def test_shipped_config_is_valid():
     assert set(tiers.tiers) == {"perf", "balanced", "cost"}
     assert tiers.tiers["perf"] < tiers.tiers["balanced"] < tiers.tiers["cost"]
     assert tiers.presets["paper"] == {"perf": 0, "balanced": 1000, "cost": 100000}
+
+
+def test_shipped_tiers_are_the_checkpoints_and_the_readme_states_them():
+    tiers = load_tiers(DEFAULT_CONFIG_DIR / "tiers.yaml").tiers
+    card = json.loads((DEFAULT_CHECKPOINT / "card.json").read_text())
+    assert tiers == pytest.approx(card["tiers_from_validation"], rel=1e-6)
+    readme = " ".join((PROJECT_ROOT / "README.md").read_text().split())
+    stated = re.search(r"The defaults \(perf ([\d.,]+), balanced ([\d.,]+), cost ([\d.,]+)\)", readme)
+    assert stated, "README.md no longer states the default tiers"
+    for name, value in zip(("perf", "balanced", "cost"), stated.groups(), strict=True):
+        assert float(value.replace(",", "")) == pytest.approx(tiers[name], rel=5e-3), name
 
 
 @pytest.mark.parametrize(
