@@ -295,7 +295,9 @@ async function loadPool() {
 for (const tab of document.querySelectorAll(".tab")) tab.addEventListener("click", () => showView(tab.dataset.view));
 for (const id of ["#filter-tier", "#filter-backend", "#filter-outcome", "#window"]) $(id).addEventListener("change", refresh);
 $("#live").addEventListener("change", refresh);
-$("#detail-close").addEventListener("click", () => { $("#detail").hidden = true; state.selected = null; });
+function closeDetail() { $("#detail").hidden = true; state.selected = null; }
+$("#detail-close").addEventListener("click", closeDetail);
+document.addEventListener("keydown", (event) => { if (event.key === "Escape" && !$("#detail").hidden) closeDetail(); });
 $("#logout").addEventListener("click", () => { sessionStorage.removeItem(KEY_SLOT); location.reload(); });
 $("#login").addEventListener("submit", async (event) => {
   event.preventDefault();
