@@ -6,7 +6,9 @@ const KEY_SLOT = "llmrank-gateway-key";
 const COLORS = ["#2f5fd0", "#d0622f", "#2f9e5f", "#8a3fc4", "#c4a23f", "#3fa8c4", "#c43f7a", "#6b7383", "#7a9e2f"];
 const POLL_MS = { decisions: 2000, spend: 5000, quality: 5000, pool: 5000 };
 
-const state = { view: "decisions", selected: null, backends: new Set(), tiers: new Set(), timer: null, charts: {} };
+const state = {
+  view: "decisions", selected: null, backends: new Set(), tiers: new Set(), timer: null, charts: {}, shownDecisions: "",
+};
 window.dashboard = state; // for a person at the console, and for the browser test
 
 function el(tag, attrs = {}, ...children) {
@@ -104,8 +106,11 @@ async function loadDecisions() {
   }
   const data = await api("/ui/api/decisions?" + params);
   showSource(data.source);
-  const rows = data.items.map(decisionRow);
-  $("#decisions tbody").replaceChildren(...rows);
+  const shown = JSON.stringify(data.items);
+  if (shown !== state.shownDecisions) {  // rebuilt only when something changed: a reader's selection and hover stay
+    state.shownDecisions = shown;
+    $("#decisions tbody").replaceChildren(...data.items.map(decisionRow));
+  }
   $("#decisions-count").textContent = `${data.items.length} shown, newest first`;
   for (const item of data.items) {
     if (item.backend) state.backends.add(item.backend);
@@ -295,7 +300,11 @@ async function loadPool() {
 for (const tab of document.querySelectorAll(".tab")) tab.addEventListener("click", () => showView(tab.dataset.view));
 for (const id of ["#filter-tier", "#filter-backend", "#filter-outcome", "#window"]) $(id).addEventListener("change", refresh);
 $("#live").addEventListener("change", refresh);
-function closeDetail() { $("#detail").hidden = true; state.selected = null; }
+function closeDetail() {
+  $("#detail").hidden = true;
+  state.selected = null;
+  for (const row of document.querySelectorAll("#decisions tbody tr.selected")) row.classList.remove("selected");
+}
 $("#detail-close").addEventListener("click", closeDetail);
 document.addEventListener("keydown", (event) => { if (event.key === "Escape" && !$("#detail").hidden) closeDetail(); });
 $("#logout").addEventListener("click", () => { sessionStorage.removeItem(KEY_SLOT); location.reload(); });

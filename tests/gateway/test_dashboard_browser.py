@@ -19,7 +19,7 @@ import httpx
 import openai
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
@@ -32,6 +32,7 @@ CHROMEDRIVER = shutil.which("chromedriver")
 MARKER = "zebra-quartz-4471"  # in one prompt: must show up nowhere unless prompts are stored
 GATEWAY_KEY = "gw-dashboard-key-9f3a"
 UPSTREAM_KEY = "sk-upstream-never-shown-77c1"
+DECISIONS_REFRESH_S = 2  # how often the live decisions view asks for new rows (dashboard.js)
 
 
 @pytest.fixture(scope="module")
@@ -58,20 +59,36 @@ def wait_for(driver: WebDriver, condition: Any, timeout: float = 15) -> Any:
 
 
 def table_rows(driver: WebDriver, selector: str) -> list[list[str]]:
-    rows = driver.find_elements(By.CSS_SELECTOR, f"{selector} tbody tr")
-    return [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")] for row in rows]
+    """The table's cell texts, read in one script call: the page re-renders its tables while live, so rows found
+    one call and read the next can be gone (a stale element)."""
+    script = (
+        "return [...document.querySelectorAll(arguments[0] + ' tbody tr')]"
+        ".map(r => [...r.querySelectorAll('td')].map(c => c.innerText.trim()));"
+    )
+    return list(driver.execute_script(script, selector))
+
+
+def texts(driver: WebDriver, selector: str) -> list[str]:
+    """The texts of every element `selector` matches, read in one script call (see `table_rows`)."""
+    script = "return [...document.querySelectorAll(arguments[0])].map(e => e.innerText.trim());"
+    return list(driver.execute_script(script, selector))
 
 
 def decisions_shown(driver: WebDriver) -> dict[str, tuple[str, str]]:
-    """request id → (backend, tier) as the decisions table shows them."""
-    rows = driver.find_elements(By.CSS_SELECTOR, "#decisions tbody tr")
-    return {
-        str(row.get_attribute("data-request-id")): (
-            row.find_element(By.CSS_SELECTOR, "td.backend").text,
-            row.find_element(By.CSS_SELECTOR, "td.tier").text.split(" · ")[0],
-        )
-        for row in rows
-    }
+    """request id → (backend, tier) as the decisions table shows them, read in one script call."""
+    rows = driver.execute_script(
+        "return [...document.querySelectorAll('#decisions tbody tr')].map(r => [r.dataset.requestId,"
+        " r.querySelector('td.backend').innerText.trim(), r.querySelector('td.tier').innerText.trim()]);"
+    )
+    return {str(rid): (backend, tier.split(" · ")[0]) for rid, backend, tier in rows}
+
+
+def still_attached(element: Any) -> bool:
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return False
+    return True
 
 
 def severe_console_messages(driver: WebDriver) -> list[dict[str, Any]]:
@@ -130,11 +147,17 @@ def test_the_dashboard_shows_each_decision_its_reasons_spend_quality_and_pool(
     sent = send_traffic(url, control)
     fallback_id = next(rid for rid, (backend, tier) in sent.items() if tier == "perf" and backend != "strong")
     scored_id = next(iter(sent))
-    assert httpx.post(f"{url}/v1/feedback", json={"request_id": scored_id, "score": 0.25}).status_code == 200
 
     browser.get(f"{url}/ui")
     wait_for(browser, lambda d: len(decisions_shown(d)) == len(sent))
     assert decisions_shown(browser) == sent
+
+    # while nothing changes the table is left as it is (a row a reader is on survives the refresh); a change shows
+    row = browser.find_element(By.CSS_SELECTOR, "#decisions tbody tr")
+    time.sleep(2 * DECISIONS_REFRESH_S + 0.5)
+    assert still_attached(row), "the decisions table was rebuilt though nothing had changed"
+    assert httpx.post(f"{url}/v1/feedback", json={"request_id": scored_id, "score": 0.25}).status_code == 200
+    wait_for(browser, lambda d: ["0.25"] in [r[-1:] for r in table_rows(d, "#decisions")])
     assert browser.find_element(By.ID, "open-banner").is_displayed()  # no keys: the page says it is open
     assert "Redis stream" in browser.find_element(By.ID, "source").text
 
@@ -159,7 +182,7 @@ def test_the_dashboard_shows_each_decision_its_reasons_spend_quality_and_pool(
     browser.find_element(By.CSS_SELECTOR, '.tab[data-view="spend"]').click()
     wait_for(browser, lambda d: d.execute_script("return !!window.dashboard.charts.spend"))
     used = sorted({backend for backend, _ in sent.values()})
-    labels = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#spend-chart .u-legend .u-series .u-label")]
+    labels = texts(browser, "#spend-chart .u-legend .u-series .u-label")
     assert [label for label in labels if label and "estimate" not in label] == used
     series_ends = browser.execute_script(
         "const c = window.dashboard.charts.spend;"
