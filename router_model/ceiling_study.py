@@ -22,7 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from router_model.checkpoint import Checkpoint, load_checkpoint
+from router_model.commands import held_out_rows, load_for, predictions_for
 from router_model.data import OutcomeTable, load_data, stratified_split
+from router_model.encoder import DEFAULT_CACHE_DIR, encoder_for
 from router_model.evaluate import SINGLE_MODEL_COVERAGE, available
 
 MAX_ASSIGNMENTS = 2_000_000  # beyond this many per-task combinations the search is refused, not approximated
@@ -41,7 +44,8 @@ def task_ceiling(data: OutcomeTable, reference: str, share: float) -> Ceiling:
     """The best one-model-per-task assignment of `data` whose summed cost is within `share` × `reference`'s."""
     models = np.flatnonzero(available(data).mean(axis=0) >= SINGLE_MODEL_COVERAGE).tolist()
     ref = data.models.index(reference)
-    budget = share * float(np.nansum(data.cost[:, ref]))
+    reference_cost = float(np.nansum(data.cost[:, ref]))
+    budget = share * reference_cost
     tasks = sorted(set(data.tasks.tolist()))
     options = [_frontier(data, data.tasks == task, models) for task in tasks]
     if np.prod([len(o) for o in options], dtype=float) > MAX_ASSIGNMENTS:
@@ -57,7 +61,7 @@ def task_ceiling(data: OutcomeTable, reference: str, share: float) -> Ceiling:
     return Ceiling(
         n=len(data),
         quality=quality / len(data),
-        cost_share=cost / float(np.nansum(data.cost[:, ref])),
+        cost_share=cost / reference_cost,
         assignment={task: data.models[j] for task, j in zip(tasks, picked, strict=True)},
         reference_quality=float(np.nanmean(data.quality[:, ref])),
     )
@@ -74,10 +78,11 @@ def _frontier(data: OutcomeTable, rows: np.ndarray, models: list[int]) -> list[t
     return frontier
 
 
-def study(data: OutcomeTable, source: str, reference: str, share: float, seeds: list[int]) -> dict[int, Ceiling]:
-    """The ceiling on the test split of `source` drawn with each seed (as `llmrank train` draws it)."""
-    tests = {seed: stratified_split(data.tasks, data.prompt_ids, seed)["test"] for seed in seeds}
-    return {seed: task_ceiling(data.subset(idx).of_source(source), reference, share) for seed, idx in tests.items()}
+def study(rows: OutcomeTable, reference: str, share: float, seeds: list[int]) -> dict[int, Ceiling]:
+    """The ceiling on the test split of one source's `rows` drawn with each seed. `llmrank train` splits each task on
+    its own, so these are the test rows it holds out of the whole data with that seed."""
+    tests = {seed: stratified_split(rows.tasks, rows.prompt_ids, seed)["test"] for seed in seeds}
+    return {seed: task_ceiling(rows.subset(idx), reference, share) for seed, idx in tests.items()}
 
 
 def within_task_correlation(data: OutcomeTable, predicted: np.ndarray) -> dict[str, dict[str, float]]:
@@ -95,18 +100,22 @@ def within_task_correlation(data: OutcomeTable, predicted: np.ndarray) -> dict[s
     return table
 
 
-def checkpoint_correlation(checkpoint_dir: Path, data_paths: list[Path], source: str) -> dict[str, dict[str, float]]:
-    """`within_task_correlation` of a checkpoint's quality head on its held-out rows of `source`."""
-    from router_model.checkpoint import load_checkpoint
-    from router_model.commands import held_out_rows, load_for, predictions_for
-    from router_model.encoder import DEFAULT_CACHE_DIR, encoder_for
-
-    checkpoint = load_checkpoint(checkpoint_dir)
-    data, _ = load_for(checkpoint, data_paths, source)
-    rows, _ = held_out_rows(checkpoint, data)
+def checkpoint_correlation(checkpoint: Checkpoint, rows: OutcomeTable) -> dict[str, dict[str, float]]:
+    """`within_task_correlation` of a checkpoint's quality head on its held-out part of `rows` (read by `load_for`)."""
+    held_out, _ = held_out_rows(checkpoint, rows)
     encoder = encoder_for(checkpoint.encoder, DEFAULT_CACHE_DIR)
-    predictions = predictions_for(checkpoint, rows.prompts, encoder, DEFAULT_CACHE_DIR)
-    return within_task_correlation(rows, predictions.quality["quality"])
+    predictions = predictions_for(checkpoint, held_out.prompts, encoder)
+    return within_task_correlation(held_out, predictions.quality["quality"])
+
+
+def source_rows(paths: list[Path], source: str, checkpoint: Checkpoint | None) -> OutcomeTable:
+    """`source`'s rows of `paths`, over the checkpoint's models where one is given (read once for both parts)."""
+    if checkpoint is not None:
+        return load_for(checkpoint, paths, source)[0]
+    rows = load_data(paths)[0].of_source(source)
+    if not len(rows):
+        raise ValueError(f"no rows of source {source!r} in {', '.join(map(str, paths))}")
+    return rows
 
 
 def main() -> None:
@@ -119,8 +128,9 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, help="also: this checkpoint's within-task correlation")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    data, _, _ = load_data(args.data)
-    results = study(data, args.source, args.reference, args.share, args.seeds)
+    checkpoint = load_checkpoint(args.checkpoint) if args.checkpoint else None
+    rows = source_rows(args.data, args.source, checkpoint)
+    results = study(rows, args.reference, args.share, args.seeds)
     for seed, c in results.items():
         picks = ", ".join(f"{task.split('/')[-1]} → {model}" for task, model in c.assignment.items())
         print(
@@ -132,8 +142,8 @@ def main() -> None:
     print(f"ceiling over {len(qualities)} splits: median {np.median(qualities):.3f}, {spread}")
     payload: dict[str, Any] = {"source": args.source, "reference": args.reference, "share": args.share}
     payload["splits"] = {str(seed): asdict(c) for seed, c in results.items()}
-    if args.checkpoint:
-        correlation = checkpoint_correlation(args.checkpoint, args.data, args.source)
+    if checkpoint is not None:
+        correlation = checkpoint_correlation(checkpoint, rows)
         payload["within_task_correlation"] = correlation
         print(f"{args.checkpoint}: correlation of predicted and recorded quality within each task, held-out rows")
         for model, per_task in correlation.items():

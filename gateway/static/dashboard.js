@@ -6,10 +6,20 @@ const KEY_SLOT = "llmrank-gateway-key";
 const COLORS = ["#2f5fd0", "#d0622f", "#2f9e5f", "#8a3fc4", "#c4a23f", "#3fa8c4", "#c43f7a", "#6b7383", "#7a9e2f"];
 const POLL_MS = { decisions: 2000, spend: 5000, quality: 5000, pool: 5000 };
 
-const state = {
-  view: "decisions", selected: null, backends: new Set(), tiers: new Set(), timer: null, charts: {}, shownDecisions: "",
-};
+const state = { view: "decisions", selected: null, backends: new Set(), tiers: new Set(), timer: null, charts: {} };
 window.dashboard = state; // for a person at the console, and for the browser test
+
+const shownRows = new WeakMap(); // table body → the JSON of the items it shows
+
+/** Fill a table body with a row per item, rebuilt only when the items changed: the page polls, and a row a reader
+ * is selecting or hovering would otherwise be replaced every few seconds. */
+function showRows(selector, items, build) {
+  const body = $(selector);
+  const shown = JSON.stringify(items);
+  if (shownRows.get(body) === shown) return;
+  shownRows.set(body, shown);
+  body.replaceChildren(...items.map(build));
+}
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -106,11 +116,7 @@ async function loadDecisions() {
   }
   const data = await api("/ui/api/decisions?" + params);
   showSource(data.source);
-  const shown = JSON.stringify(data.items);
-  if (shown !== state.shownDecisions) {  // rebuilt only when something changed: a reader's selection and hover stay
-    state.shownDecisions = shown;
-    $("#decisions tbody").replaceChildren(...data.items.map(decisionRow));
-  }
+  showRows("#decisions tbody", data.items, decisionRow);
   $("#decisions-count").textContent = `${data.items.length} shown, newest first`;
   for (const item of data.items) {
     if (item.backend) state.backends.add(item.backend);
@@ -213,19 +219,14 @@ async function loadSpend() {
   $("#spend-note").textContent = data.oldest
     ? `${data.requests} decisions since ${new Date(data.oldest * 1000).toLocaleString()}`
     : "no decisions in this window";
-  $("#spend-table tbody").replaceChildren(
-    ...backends.map((b) => {
-      const s = data.backends[b];
-      return el("tr", {}, td(b), td(s.requests, "num"), td((100 * s.share).toFixed(1) + " %", "num"), td(money(s.cost), "num"),
-        td(money(s.estimated_cost), "num"), td(s.estimated_cost ? num(s.cost / s.estimated_cost, 2) : "–", "num"));
-    }),
-  );
+  showRows("#spend-table tbody", backends.map((b) => [b, data.backends[b]]), ([b, s]) =>
+    el("tr", {}, td(b), td(s.requests, "num"), td((100 * s.share).toFixed(1) + " %", "num"), td(money(s.cost), "num"),
+      td(money(s.estimated_cost), "num"), td(s.estimated_cost ? num(s.cost / s.estimated_cost, 2) : "–", "num")));
   const tiers = Object.keys(data.by_tier);
   const columns = [...new Set(tiers.flatMap((t) => Object.keys(data.by_tier[t])))].sort();
-  $("#tier-table thead").replaceChildren(el("tr", {}, el("th", {}, "tier"), ...columns.map((c) => el("th", {}, c))));
-  $("#tier-table tbody").replaceChildren(
-    ...tiers.map((t) => el("tr", {}, td(t), ...columns.map((c) => td(data.by_tier[t][c] ?? 0, "num")))),
-  );
+  showRows("#tier-table thead", [columns], (cs) => el("tr", {}, el("th", {}, "tier"), ...cs.map((c) => el("th", {}, c))));
+  showRows("#tier-table tbody", tiers.map((t) => [t, columns.map((c) => data.by_tier[t][c] ?? 0)]), ([t, counts]) =>
+    el("tr", {}, td(t), ...counts.map((n) => td(n, "num"))));
   const series = backends.flatMap((b, i) => [
     { label: b, stroke: COLORS[i % COLORS.length], width: 2, value: (_, v) => money(v) },
     { label: b + " (estimate)", stroke: COLORS[i % COLORS.length], dash: [6, 4], value: (_, v) => money(v) },
@@ -264,14 +265,12 @@ function drawChart(name, selector, times, series, values) {
 async function loadQuality() {
   const data = await api("/ui/api/quality");
   showSource(data.source);
-  $("#quality-table tbody").replaceChildren(
-    ...data.backends.map((q) => {
-      const flagged = q.gap !== null && Math.abs(q.gap) >= 0.15 && q.feedback >= 5;
-      return el("tr", { class: flagged ? "flagged" : "" }, td(q.backend), td(q.answers, "num"),
-        td(num(q.mean_predicted_quality), "num"), td(q.feedback, "num"), td(num(q.mean_feedback_score), "num"),
-        td(num(q.mean_predicted_with_feedback), "num"), td(q.gap === null ? "–" : (q.gap > 0 ? "+" : "") + num(q.gap), "num"));
-    }),
-  );
+  showRows("#quality-table tbody", data.backends, (q) => {
+    const flagged = q.gap !== null && Math.abs(q.gap) >= 0.15 && q.feedback >= 5;
+    return el("tr", { class: flagged ? "flagged" : "" }, td(q.backend), td(q.answers, "num"),
+      td(num(q.mean_predicted_quality), "num"), td(q.feedback, "num"), td(num(q.mean_feedback_score), "num"),
+      td(num(q.mean_predicted_with_feedback), "num"), td(q.gap === null ? "–" : (q.gap > 0 ? "+" : "") + num(q.gap), "num"));
+  });
 }
 
 async function loadPool() {
@@ -284,15 +283,13 @@ async function loadPool() {
   $("#pool-note").textContent = `${data.backends.length} backends · router ${data.router} · Redis ${data.redis} · ` +
     `default tier ${data.tiers.default} · ${lambdas}`;
   const takes = (l) => ["vision", "tools", "audio", "files"].filter((k) => l[k]).join(", ") || "text";
-  $("#pool-table tbody").replaceChildren(
-    ...data.backends.map((b) => {
-      const cd = b.cooldown;
-      const cooling = cd.cooling_s > 0 ? `sitting out ${cd.cooling_s} s` : cd.failures_in_a_row ? `${cd.failures_in_a_row} failed in a row` : "ready";
-      return el("tr", {}, td(b.name), td(b.profile), td(b.profile_kind), td(b.litellm_model), td((b.transport === "auto" ? "auto → " + b.call_transport : b.transport) + (b.demo ? " (demo)" : "")),
-        td(b.server ?? "–"), td(num(b.dollars_per_million_tokens.input, 2), "num"), td(num(b.dollars_per_million_tokens.output, 2), "num"),
-        td(b.limits.max_input_tokens ?? "–", "num"), td(b.limits.max_output_tokens ?? "–", "num"), td(takes(b.limits)), td(cooling, "cooldown"));
-    }),
-  );
+  showRows("#pool-table tbody", data.backends, (b) => {
+    const cd = b.cooldown;
+    const cooling = cd.cooling_s > 0 ? `sitting out ${cd.cooling_s} s` : cd.failures_in_a_row ? `${cd.failures_in_a_row} failed in a row` : "ready";
+    return el("tr", {}, td(b.name), td(b.profile), td(b.profile_kind), td(b.litellm_model), td((b.transport === "auto" ? "auto → " + b.call_transport : b.transport) + (b.demo ? " (demo)" : "")),
+      td(b.server ?? "–"), td(num(b.dollars_per_million_tokens.input, 2), "num"), td(num(b.dollars_per_million_tokens.output, 2), "num"),
+      td(b.limits.max_input_tokens ?? "–", "num"), td(b.limits.max_output_tokens ?? "–", "num"), td(takes(b.limits)), td(cooling, "cooldown"));
+  });
 }
 
 // --- wiring ----------------------------------------------------------------------------------------------------
