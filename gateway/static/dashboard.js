@@ -37,6 +37,8 @@ const money = (x) => (x === null || x === undefined ? "–" : "$" + (x < 0.01 ? 
 const num = (x, digits = 3) => (x === null || x === undefined ? "–" : Number(x).toFixed(digits));
 const clock = (t) => new Date(t * 1000).toLocaleTimeString();
 const td = (value, cls = "") => el("td", cls ? { class: cls } : {}, value);
+/** A cell for backend names, which the CSS may shorten: the whole text stays in its tooltip. */
+const nameCell = (value, cls) => el("td", { class: cls, title: value }, value);
 
 async function api(path) {
   const key = sessionStorage.getItem(KEY_SLOT);
@@ -140,14 +142,14 @@ function decisionRow(d) {
     td(clock(d.time)),
     td(d.request_id.slice(0, 14), "request"),
     td(`${d.tier} · ${Number(d.lambda).toPrecision(3)}`, "tier"),
-    td(d.backend ?? "(none answered)", "backend"),
+    nameCell(d.backend ?? "(none answered)", "backend"),
     td(num(d.predicted_quality), "num"),
     td(money(d.estimated_cost), "num"),
     td(money(d.cost), "num"),
     td(tokens, "num"),
     td(num(d.route_ms, 2), "num"),
     td(d.cache, "cache"),
-    td(d.attempts.length > 1 ? d.attempts.slice(0, -1).map((a) => a.backend).join(", ") : "–", "fallbacks"),
+    nameCell(d.attempts.length > 1 ? d.attempts.slice(0, -1).map((a) => a.backend).join(", ") : "–", "fallbacks"),
     td(d.status, "status"),
     td(num(d.upstream_ms, 1), "num"),
     td(num(d.feedback_score, 2), "num feedback"),

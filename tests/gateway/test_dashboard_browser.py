@@ -300,3 +300,41 @@ def test_a_pool_entry_never_shows_a_secret_in_its_server_url(gateway_factory, up
     url = gateway_factory([backend_entry("cheap", "mistralai/mistral-7b-chat", secret_base, 2e-7)])
     pool_json = httpx.get(f"{url}/ui/api/pool").text
     assert "hunter2" not in pool_json and "abc123" not in pool_json and base in pool_json
+
+
+def test_long_backend_names_keep_the_decisions_table_within_a_laptop_screen(
+    browser, gateway_factory, upstream, redis_db
+):
+    """models.yaml names backends by the corpus's model names (`deepseek-ai/DeepSeek-Coder-V2-Instruct`); at 1,280
+    px the table still fits its pane, and a shortened name keeps the whole one in its tooltip."""
+    base, control = upstream
+    names = [
+        "deepseek-ai/DeepSeek-Coder-V2-Instruct",
+        "meta-llama/Meta-Llama-3.1-70B-Instruct",
+        "Qwen/Qwen2.5-7B-Instruct",
+    ]
+    strong, mid, cheap = standard_backends(base)
+    pool = [entry | {"name": name} for entry, name in zip((strong, mid, cheap), names, strict=True)]
+    url = gateway_factory(pool)
+    sent = send_traffic(url, control)  # the perf request that falls back names a long backend in `fallbacks` too
+    browser.set_window_size(1280, 900)
+    try:
+        browser.get(f"{url}/ui")
+        wait_for(browser, lambda d: len(decisions_shown(d)) == len(sent))
+        assert decisions_shown(browser) == sent  # the cells' text is the whole name
+        table, pane, columns = browser.execute_script(
+            "const pane = document.querySelector('#view-decisions .scroll');"
+            "const columns = [...document.querySelectorAll('#decisions th')]"
+            ".map(h => `${h.innerText} ${h.offsetWidth}`);"
+            "return [document.querySelector('#decisions').scrollWidth, pane.clientWidth, columns.join(', ')];"
+        )
+        assert table <= pane, f"the table is {table} px wide in a {pane} px pane; columns: {columns}"
+        tips = texts_of(browser, "#decisions td.backend, #decisions td.fallbacks", "title")
+        assert names[0] in tips and set(tips) <= set(names) | {"", "–"}
+    finally:
+        browser.set_window_size(1440, 1200)
+
+
+def texts_of(driver: WebDriver, selector: str, attribute: str) -> list[str]:
+    script = "return [...document.querySelectorAll(arguments[0])].map(e => e.getAttribute(arguments[1]) ?? '');"
+    return list(driver.execute_script(script, selector, attribute))
