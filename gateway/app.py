@@ -8,6 +8,7 @@ import gc
 import json
 import os
 import socket
+import threading
 from collections.abc import AsyncIterator, Mapping
 
 import structlog
@@ -45,6 +46,7 @@ def create_app(settings: Settings, router: Router | None = None, environ: Mappin
     profiles = router.profile_names if router is not None else _checkpoint_profiles(settings)
     config = ConfigStore(settings.models_file, settings.tiers_file, profiles, environ, metrics)
     judge_connection = settings.judge_connection(environ)
+    draining = threading.Event()  # set by the server on SIGTERM (gateway.draining), from its signal handler
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -111,16 +113,18 @@ def create_app(settings: Settings, router: Router | None = None, environ: Mappin
 
     routes = ROUTES + DASHBOARD_ROUTES
     endpoints = frozenset(getattr(r, "path", "") for r in routes)
-    return Starlette(
+    app = Starlette(
         routes=routes,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
-            Middleware(RequestContextMiddleware, metrics=metrics, endpoints=endpoints),
+            Middleware(RequestContextMiddleware, metrics=metrics, endpoints=endpoints, draining=draining),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
             Middleware(AuthMiddleware, keys=settings.api_keys),
         ],
         lifespan=lifespan,
     )
+    app.state.draining = draining
+    return app
 
 
 def freeze_startup_objects() -> None:

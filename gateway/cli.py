@@ -54,7 +54,7 @@ def _serve(args: argparse.Namespace) -> int:
         settings.port,
         settings.drain_s,
         settings.shutdown_grace_s,
-        on_drain=lambda: setattr(app.state, "draining", True),
+        on_drain=app.state.draining.set,
     )
     return 0
 

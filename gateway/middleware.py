@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -19,10 +20,11 @@ log = structlog.get_logger(__name__)
 class RequestContextMiddleware:
     """One request id on every log line of a request, in the `x-request-id` header, and request metrics."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, endpoints: frozenset[str]) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, endpoints: frozenset[str], draining: threading.Event) -> None:
         self.app = app
         self.metrics = metrics
         self.endpoints = endpoints  # metric labels: known paths only, never what a client made up
+        self.draining = draining  # set on SIGTERM: every answer then closes its connection
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -40,7 +42,7 @@ class RequestContextMiddleware:
                 status = message["status"]
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
-                if _draining(scope):  # no keep-alive connection is left for the load balancer to reuse as it stops
+                if self.draining.is_set():  # leave no keep-alive connection for the load balancer to reuse
                     message["headers"].append((b"connection", b"close"))
             await send(message)
 
@@ -56,11 +58,6 @@ class RequestContextMiddleware:
                     status=status,
                     ms=round((time.perf_counter() - started) * 1000, 2),
                 )
-
-
-def _draining(scope: Scope) -> bool:
-    app = scope.get("app")
-    return bool(getattr(getattr(app, "state", None), "draining", False))
 
 
 def _client_request_id(scope: Scope) -> str | None:

@@ -237,7 +237,7 @@ async def readyz(request: Request) -> Response:
     svc: Services | None = getattr(request.app.state, "services", None)
     if svc is None:
         return JSONResponse({"ready": False, "router": "loading"}, status_code=503)
-    if getattr(request.app.state, "draining", False):  # shutting down: the load balancer should send no more
+    if request.app.state.draining.is_set():  # shutting down: the load balancer should send no more
         return JSONResponse({"ready": False, "draining": True}, status_code=503)
     redis_state = await svc.cache.redis.ping()
     svc.metrics.redis_up.set(1 if redis_state == "up" else 0)
