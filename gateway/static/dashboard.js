@@ -38,7 +38,7 @@ const num = (x, digits = 3) => (x === null || x === undefined ? "–" : Number(x
 const clock = (t) => new Date(t * 1000).toLocaleTimeString();
 const td = (value, cls = "") => el("td", cls ? { class: cls } : {}, value);
 /** A cell for backend names, which the CSS may shorten: the whole text stays in its tooltip. */
-const nameCell = (value, cls) => el("td", { class: cls, title: value }, value);
+const nameCell = (value, cls) => Object.assign(td(value, cls), { title: value });
 
 async function api(path) {
   const key = sessionStorage.getItem(KEY_SLOT);

@@ -32,6 +32,7 @@ CHROMEDRIVER = shutil.which("chromedriver")
 MARKER = "zebra-quartz-4471"  # in one prompt: must show up nowhere unless prompts are stored
 GATEWAY_KEY = "gw-dashboard-key-9f3a"
 UPSTREAM_KEY = "sk-upstream-never-shown-77c1"
+WINDOW = (1440, 1200)  # the browser's size for every test but the one that narrows it
 DECISIONS_REFRESH_S = 2  # how often the live decisions view asks for new rows (dashboard.js)
 
 
@@ -43,7 +44,7 @@ def browser() -> Iterator[WebDriver]:
         pytest.skip("no Chromium here: apt-get install chromium chromium-driver")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1440,1200"):
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={WINDOW[0]},{WINDOW[1]}"):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
@@ -68,10 +69,14 @@ def table_rows(driver: WebDriver, selector: str) -> list[list[str]]:
     return list(driver.execute_script(script, selector))
 
 
-def texts(driver: WebDriver, selector: str) -> list[str]:
-    """The texts of every element `selector` matches, read in one script call (see `table_rows`)."""
-    script = "return [...document.querySelectorAll(arguments[0])].map(e => e.innerText.trim());"
-    return list(driver.execute_script(script, selector))
+def texts(driver: WebDriver, selector: str, attribute: str | None = None) -> list[str]:
+    """The texts (or `attribute`'s values) of every element `selector` matches, read in one script call (see
+    `table_rows`)."""
+    script = (
+        "return [...document.querySelectorAll(arguments[0])]"
+        ".map(e => arguments[1] ? e.getAttribute(arguments[1]) ?? '' : e.innerText.trim());"
+    )
+    return list(driver.execute_script(script, selector, attribute))
 
 
 def decisions_shown(driver: WebDriver) -> dict[str, tuple[str, str]]:
@@ -329,12 +334,7 @@ def test_long_backend_names_keep_the_decisions_table_within_a_laptop_screen(
             "return [document.querySelector('#decisions').scrollWidth, pane.clientWidth, columns.join(', ')];"
         )
         assert table <= pane, f"the table is {table} px wide in a {pane} px pane; columns: {columns}"
-        tips = texts_of(browser, "#decisions td.backend, #decisions td.fallbacks", "title")
+        tips = texts(browser, "#decisions td.backend, #decisions td.fallbacks", "title")
         assert names[0] in tips and set(tips) <= set(names) | {"", "–"}
     finally:
-        browser.set_window_size(1440, 1200)
-
-
-def texts_of(driver: WebDriver, selector: str, attribute: str) -> list[str]:
-    script = "return [...document.querySelectorAll(arguments[0])].map(e => e.getAttribute(arguments[1]) ?? '');"
-    return list(driver.execute_script(script, selector, attribute))
+        browser.set_window_size(*WINDOW)
