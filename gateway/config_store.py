@@ -25,6 +25,7 @@ class GatewayConfig:
     api_keys: Mapping[str, str]
     prices: Mapping[str, tuple[float, float]]  # backend → dollars per (input, output) token
     capabilities: Mapping[str, Capabilities]  # backend → what requests it can take
+    borrowed: frozenset[str]  # backends scored by another model's profile (not their own, under any of its names)
 
 
 def load_gateway_config(
@@ -40,7 +41,8 @@ def load_gateway_config(
     except ConfigError as exc:
         raise ConfigError(f"{models_file}: {exc}") from exc
     capabilities = {b.name: capabilities_of(b, model_map_entry(b)) for b in registry.enabled}
-    return GatewayConfig(registry, load_tiers(tiers_file), api_keys, backend_prices, capabilities)
+    borrowed = frozenset(b.name for b in registry.enabled if names.get(b.name, b.name) != b.profile)
+    return GatewayConfig(registry, load_tiers(tiers_file), api_keys, backend_prices, capabilities, borrowed)
 
 
 def with_canonical_profiles(registry: Registry, names: Mapping[str, str], models_file: Path) -> Registry:
@@ -121,11 +123,11 @@ class ConfigStore:
         """One line for the whole pool (how many backends have a profile of their own), then each backend scored
         by another model's profile once, so nobody mistakes it for calibrated."""
         enabled = self.current.registry.enabled
-        borrowed = [b.name for b in enabled if b.borrows_profile]
+        borrowed = [b.name for b in enabled if b.name in self.current.borrowed]
         log.info("backend_profiles", backends=len(enabled), own_profile=len(enabled) - len(borrowed), borrowed=borrowed)
         for backend in enabled:
             key = (backend.name, backend.profile)
-            if backend.borrows_profile and key not in self._borrowed_announced:
+            if backend.name in self.current.borrowed and key not in self._borrowed_announced:
                 self._borrowed_announced.add(key)
                 log.info(
                     "profile_borrowed",

@@ -165,7 +165,7 @@ def _backend_view(svc: Services, backend: Backend) -> dict[str, Any]:
 
 
 def _profile_kind(svc: Services, backend: Backend) -> str:
-    if backend.borrows_profile:
+    if backend.name in svc.config.current.borrowed:
         return "borrowed"
     return "trained" if backend.profile in svc.engine.router.checkpoint.models else "calibrated"
 

@@ -63,11 +63,6 @@ class Backend(BaseModel):
     )
 
     @property
-    def borrows_profile(self) -> bool:
-        """Scored by another model's profile, not by one trained or calibrated for itself."""
-        return self.profile != self.name
-
-    @property
     def speaks_openai(self) -> bool:
         """An OpenAI-compatible server of its own: the gateway can forward OpenAI's API to it unchanged."""
         return self.litellm_model.startswith("openai/") and bool(self.api_base) and not self.demo

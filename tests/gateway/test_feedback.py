@@ -110,6 +110,28 @@ def test_a_borrowed_profile_is_logged_once(tmp_path):
     assert pool[0]["borrowed"] == ["new-model"]
 
 
+def test_a_backend_named_by_routerbenchs_old_name_has_its_own_profile(tmp_path, router):
+    """`claude-v2` is RouterBench's name for claude-2: scored by claude-2's profile, it borrows nothing."""
+    base = "http://127.0.0.1:9"
+    backends = [
+        backend_entry("claude-v2", "claude-v2", base, 8e-6),
+        backend_entry("meta/llama-2-70b-chat", "meta/llama-2-70b-chat", base, 9e-7),
+        backend_entry("new-model", "claude-v2", base, 1e-6),
+    ]
+    write_config(tmp_path, backends)
+    with capture_logs() as logs:
+        store = ConfigStore(tmp_path / "models.yaml", tmp_path / "tiers.yaml", router.profile_names, {}, Metrics())
+    assert [b.profile for b in store.current.registry.enabled] == [
+        "claude-2",
+        "meta-llama/Llama-2-70b-chat-hf",
+        "claude-2",
+    ]
+    assert store.current.borrowed == {"new-model"}
+    pool = next(e for e in logs if e["event"] == "backend_profiles")
+    assert (pool["own_profile"], pool["borrowed"]) == (2, ["new-model"])
+    assert [e["backend"] for e in logs if e["event"] == "profile_borrowed"] == ["new-model"]
+
+
 def test_the_shipped_pool_says_in_one_line_that_no_profile_is_borrowed(router):
     from gateway.settings import DEFAULT_CONFIG_DIR
 
