@@ -17,6 +17,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from gateway.config_store import GatewayConfig
 from gateway.decision_stats import WINDOWS_S, quality_by_backend, spend_and_traffic
 from gateway.decisions import DecisionLog
 from gateway.errors import InvalidRequest, NotFound
@@ -127,7 +128,7 @@ async def pool(request: Request) -> Response:
     config = svc.config.current
     return JSONResponse(
         {
-            "backends": [_backend_view(svc, b) for b in config.registry.enabled],
+            "backends": [_backend_view(svc, config, b) for b in config.registry.enabled],
             "disabled": [b.name for b in config.registry.backends if not b.enabled],
             "last_reload_error": svc.config.last_error,
             "redis": svc.cache.redis.state,
@@ -137,14 +138,14 @@ async def pool(request: Request) -> Response:
     )
 
 
-def _backend_view(svc: Services, backend: Backend) -> dict[str, Any]:
-    config = svc.config.current
+def _backend_view(svc: Services, config: GatewayConfig, backend: Backend) -> dict[str, Any]:
+    """`config`: the one live config the whole view is read from (a reload meanwhile does not mix two)."""
     input_price, output_price = config.prices[backend.name]
     limits = config.capabilities[backend.name]
     return {
         "name": backend.name,
         "profile": backend.profile,
-        "profile_kind": _profile_kind(svc, backend),
+        "profile_kind": _profile_kind(svc, backend, borrowed=backend.name in config.borrowed),
         "litellm_model": backend.litellm_model,
         "transport": backend.transport,
         "call_transport": backend.call_transport,
@@ -164,8 +165,8 @@ def _backend_view(svc: Services, backend: Backend) -> dict[str, Any]:
     }
 
 
-def _profile_kind(svc: Services, backend: Backend) -> str:
-    if backend.name in svc.config.current.borrowed:
+def _profile_kind(svc: Services, backend: Backend, borrowed: bool) -> str:
+    if borrowed:
         return "borrowed"
     return "trained" if backend.profile in svc.engine.router.checkpoint.models else "calibrated"
 
