@@ -145,7 +145,7 @@ def _backend_view(svc: Services, config: GatewayConfig, backend: Backend) -> dic
     return {
         "name": backend.name,
         "profile": backend.profile,
-        "profile_kind": _profile_kind(svc, backend, borrowed=backend.name in config.borrowed),
+        "profile_kind": _profile_kind(svc, config, backend),
         "litellm_model": backend.litellm_model,
         "transport": backend.transport,
         "call_transport": backend.call_transport,
@@ -165,8 +165,8 @@ def _backend_view(svc: Services, config: GatewayConfig, backend: Backend) -> dic
     }
 
 
-def _profile_kind(svc: Services, backend: Backend, borrowed: bool) -> str:
-    if borrowed:
+def _profile_kind(svc: Services, config: GatewayConfig, backend: Backend) -> str:
+    if backend.name in config.borrowed:
         return "borrowed"
     return "trained" if backend.profile in svc.engine.router.checkpoint.models else "calibrated"
 
